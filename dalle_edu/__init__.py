@@ -1,0 +1,38 @@
+"""dalle_edu — an open course from the GAN loss on paper to a text-to-image model.
+
+Submodules are imported lazily, so ``import dalle_edu`` (and the numpy-only data
+and text modules) stay fast and never pull in TensorFlow until a chapter needs it.
+"""
+
+from importlib import import_module
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first access)
+_LAZY = {
+    "presets": "dalle_edu.presets",
+    "losses": "dalle_edu.losses",
+    "text": "dalle_edu.text",
+    "data": "dalle_edu.data",
+    "viz": "dalle_edu.viz",
+    "widgets": "dalle_edu.widgets",
+    "models": "dalle_edu.models",
+    "gan": "dalle_edu.gan",
+    "callbacks": "dalle_edu.callbacks",
+    "GAN": "dalle_edu.gan",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name):
+    if name not in _LAZY:
+        raise AttributeError(f"module 'dalle_edu' has no attribute {name!r}")
+    module = import_module(_LAZY[name])
+    value = module if _LAZY[name].endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
