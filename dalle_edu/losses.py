@@ -1,0 +1,165 @@
+"""The GAN objective family, as pure functions on discriminator *logits* — Chapter 1.
+
+Conventions (Goodfellow et al. 2014, with D(x) = sigmoid(logit)):
+
+    V(D, G) = E_x[log D(x)] + E_z[log(1 - D(G(z)))]        D maximises, G minimises.
+
+Every function returns a scalar *to be minimised* by the network it is named after:
+
+=================  =========================================  ===========================
+name               discriminator loss                         generator loss
+=================  =========================================  ===========================
+``minimax``        -E[log D(x)] - E[log(1 - D(G(z)))]         E[log(1 - D(G(z)))]
+``non-saturating`` same as minimax                            -E[log D(G(z))]
+``hinge``          E[relu(1 - r)] + E[relu(1 + f)]            -E[f]
+``wgan-gp``        E[f] - E[r] + lambda * GP                  -E[f]
+=================  =========================================  ===========================
+
+(r, f = critic outputs on real and generated data). All log-sigmoid terms use the
+stable identities log D = -softplus(-l) and log(1 - D) = -softplus(l) on the logit l,
+never log(sigmoid(l)), which underflows to log(0) = -inf once |l| is large.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+import keras
+from keras import ops
+
+__all__ = [
+    "bce_with_logits", "minimax_d_loss", "minimax_g_loss", "nonsaturating_d_loss",
+    "nonsaturating_g_loss", "hinge_d_loss", "hinge_g_loss", "wasserstein_d_loss",
+    "wasserstein_g_loss", "gradient_penalty", "LossPair", "get", "NAMES",
+]
+
+
+def _shape(x):
+    return tuple(getattr(x, "shape", ()))
+
+
+def _check_same_shape(a, b, what_a: str, what_b: str) -> None:
+    """Refuse mismatched shapes instead of letting broadcasting silently average a matrix."""
+    sa, sb = _shape(a), _shape(b)
+    if len(sa) != len(sb) or any(
+        x is not None and y is not None and x != y for x, y in zip(sa, sb)
+    ):
+        raise ValueError(
+            f"{what_a} and {what_b} must have the same shape, got {sa} and {sb}; "
+            "a (batch, 1) against a (batch,) tensor would broadcast to (batch, batch). "
+            "Reshape one of them first."
+        )
+
+
+def _float(x):
+    return ops.convert_to_tensor(x, dtype="float32") if not hasattr(x, "dtype") else ops.cast(x, "float32")
+
+
+def bce_with_logits(labels, logits):
+    """Mean binary cross-entropy -[y log s(l) + (1 - y) log(1 - s(l))], computed stably.
+
+    Equals ``keras.losses.BinaryCrossentropy(from_logits=True)(labels, logits)``,
+    but refuses mismatched shapes instead of broadcasting them.
+    """
+    _check_same_shape(labels, logits, "labels", "logits")
+    y, l = _float(labels), _float(logits)
+    # -[y log s(l) + (1-y) log(1-s(l))] = y softplus(-l) + (1-y) softplus(l)
+    return ops.mean(y * ops.softplus(-l) + (1.0 - y) * ops.softplus(l))
+
+
+# --- minimax / non-saturating (Goodfellow et al. 2014) -------------------------------
+
+def minimax_d_loss(real_logits, fake_logits):
+    """-E[log D(x)] - E[log(1 - D(G(z)))]: the negated value V(D, G) that D maximises."""
+    _check_same_shape(real_logits, fake_logits, "real_logits", "fake_logits")
+    r, f = _float(real_logits), _float(fake_logits)
+    return ops.mean(ops.softplus(-r)) + ops.mean(ops.softplus(f))
+
+
+def minimax_g_loss(fake_logits):
+    """E[log(1 - D(G(z)))]: the generator's half of V(D, G). Saturates when D wins (see Chapter 1)."""
+    return -ops.mean(ops.softplus(_float(fake_logits)))
+
+
+nonsaturating_d_loss = minimax_d_loss  # the discriminator's loss is the same BCE
+
+
+def nonsaturating_g_loss(fake_logits):
+    """-E[log D(G(z))]: same fixed point as minimax, strong gradients early in training."""
+    return ops.mean(ops.softplus(-_float(fake_logits)))
+
+
+# --- hinge (Lim & Ye 2017; Miyato et al. 2018) ---------------------------------------
+
+def hinge_d_loss(real_logits, fake_logits):
+    """E[max(0, 1 - D(x))] + E[max(0, 1 + D(G(z)))] on raw critic outputs."""
+    _check_same_shape(real_logits, fake_logits, "real_logits", "fake_logits")
+    r, f = _float(real_logits), _float(fake_logits)
+    return ops.mean(ops.relu(1.0 - r)) + ops.mean(ops.relu(1.0 + f))
+
+
+def hinge_g_loss(fake_logits):
+    """-E[D(G(z))]."""
+    return -ops.mean(_float(fake_logits))
+
+
+# --- Wasserstein with gradient penalty (Arjovsky et al. 2017; Gulrajani et al. 2017) --
+
+def wasserstein_d_loss(real_logits, fake_logits):
+    """E[C(G(z))] - E[C(x)]: minus the critic's estimate of the Wasserstein-1 distance.
+
+    Add ``gradient_penalty`` (weight 10 in WGAN-GP) to keep the critic 1-Lipschitz.
+    """
+    _check_same_shape(real_logits, fake_logits, "real_logits", "fake_logits")
+    return ops.mean(_float(fake_logits)) - ops.mean(_float(real_logits))
+
+
+def wasserstein_g_loss(fake_logits):
+    """-E[C(G(z))]."""
+    return -ops.mean(_float(fake_logits))
+
+
+def gradient_penalty(critic, real, fake, seed=None, *critic_args, **critic_kwargs):
+    """WGAN-GP term E[(||grad_x C(x_hat)||_2 - 1)^2], x_hat on lines between real and fake.
+
+    ``critic`` is called as ``critic(x_hat, *critic_args, **critic_kwargs)`` (pass the
+    conditioning there for conditional critics). Uses ``tf.GradientTape``, so it needs
+    the TensorFlow backend, like the rest of the course.
+    """
+    import tensorflow as tf
+
+    _check_same_shape(real, fake, "real", "fake")
+    real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
+    batch = tf.shape(real)[0]
+    eps_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], tf.int32)], axis=0)
+    eps = keras.random.uniform(eps_shape, seed=seed)
+    x_hat = eps * real + (1.0 - eps) * fake
+    with tf.GradientTape() as tape:
+        tape.watch(x_hat)
+        out = critic(x_hat, *critic_args, **critic_kwargs)
+    grads = tape.gradient(out, x_hat)
+    norms = tf.sqrt(tf.reduce_sum(tf.reshape(grads, [batch, -1]) ** 2, axis=1) + 1e-12)
+    return tf.reduce_mean((norms - 1.0) ** 2)
+
+
+# --- registry -------------------------------------------------------------------------
+
+LossPair = namedtuple("LossPair", ["d_loss", "g_loss", "gradient_penalty"])
+"""A discriminator loss, a generator loss, and whether the GP term belongs with them."""
+
+_REGISTRY = {
+    "minimax": LossPair(minimax_d_loss, minimax_g_loss, False),
+    "non-saturating": LossPair(nonsaturating_d_loss, nonsaturating_g_loss, False),
+    "hinge": LossPair(hinge_d_loss, hinge_g_loss, False),
+    "wgan-gp": LossPair(wasserstein_d_loss, wasserstein_g_loss, True),
+}
+NAMES = tuple(_REGISTRY)
+
+
+def get(name: str) -> LossPair:
+    """The loss pair called ``name`` (one of ``NAMES``); unknown names list the valid ones."""
+    key = str(name).strip().lower().replace("_", "-")
+    key = {"nonsaturating": "non-saturating", "ns": "non-saturating", "wgan": "wgan-gp"}.get(key, key)
+    if key not in _REGISTRY:
+        raise ValueError(f"unknown GAN loss {name!r}; valid losses are: {', '.join(NAMES)}")
+    return _REGISTRY[key]
