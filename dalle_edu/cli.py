@@ -1,0 +1,106 @@
+"""The ``dalle-edu`` command.
+
+    dalle-edu notebooks --out course_output [--preset cpu] [--only 01]
+
+runs every course notebook headless, in order, and writes the pictures each one draws
+(plus the executed notebook) to the output folder. Bad input gives a one-line message
+and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import time
+from pathlib import Path
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for: printed as one line, exit code 2."""
+
+
+def _run_notebooks(args) -> int:
+    from dalle_edu import presets
+
+    if args.preset:
+        presets.get(args.preset)  # validates, listing the valid names
+        os.environ[presets.ENV_VAR] = args.preset
+    # each kernel detects the hardware itself when no preset is given
+    preset = os.environ.get(presets.ENV_VAR) or "detected"
+    src = Path(args.dir)
+    paths = sorted(src.glob("[0-9][0-9]_*.ipynb"))
+    if args.only:
+        paths = [p for p in paths if any(p.name.startswith(o) for o in args.only)]
+    if not paths:
+        raise UsageError(f"no notebooks found in {src}/ (looked for NN_name.ipynb)")
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"Running {len(paths)} notebook(s) with preset: {preset}; pictures go to {out}/")
+    failures = 0
+    for i, path in enumerate(paths, 1):
+        t0 = time.perf_counter()
+        print(f"[{i}/{len(paths)}] {path.name} ...", end="", flush=True)
+        nb = nbformat.read(path, as_version=4)
+        client = NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(src)}})
+        try:
+            client.execute()
+            status = "ok"
+        except CellExecutionError as err:
+            failures += 1
+            status = "FAILED: " + str(err).strip().splitlines()[-1][:200]
+        n = _save_pictures(nb, out / path.stem)
+        nbformat.write(nb, out / path.stem / path.name)
+        print(f" {status} ({time.perf_counter() - t0:.0f} s, {n} picture(s))")
+    print(f"Done: {len(paths) - failures} of {len(paths)} notebooks ran; open {out}/ to see the pictures.")
+    return 1 if failures else 0
+
+
+def _save_pictures(nb, folder: Path) -> int:
+    """Write every PNG output of the executed notebook as folder/cellNN_k.png."""
+    folder.mkdir(parents=True, exist_ok=True)
+    n = 0
+    for c, cell in enumerate(nb.cells):
+        for k, output in enumerate(cell.get("outputs", [])):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                (folder / f"cell{c:02d}_{k}.png").write_bytes(base64.b64decode(png))
+                n += 1
+    return n
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dalle-edu", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    nb = sub.add_parser("notebooks", help="run every course notebook headless and save its pictures")
+    nb.add_argument("--out", default="course_output", help="folder for pictures and executed notebooks")
+    nb.add_argument("--dir", default="notebooks", help="folder holding the course notebooks")
+    nb.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: $DALLE_EDU_PRESET or detected)")
+    nb.add_argument("--only", nargs="*", help="chapter prefixes to run, e.g. --only 01 03")
+    nb.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
+    nb.set_defaults(func=_run_notebooks)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (UsageError, ValueError, FileNotFoundError) as err:
+        print(f"dalle-edu: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dalle-edu: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

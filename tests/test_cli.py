@@ -1,0 +1,48 @@
+import json
+
+import pytest
+
+from dalle_edu import cli
+
+
+def test_unknown_preset_is_a_one_line_error(capsys, tmp_path):
+    assert cli.main(["notebooks", "--preset", "laptop", "--dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dalle-edu: error: unknown preset 'laptop'")
+    assert "\n" not in err and "Traceback" not in err
+
+
+def test_no_notebooks_is_a_clear_error(capsys, tmp_path):
+    assert cli.main(["notebooks", "--dir", str(tmp_path)]) == 2
+    assert "no notebooks found" in capsys.readouterr().err
+
+
+def test_runs_notebooks_and_saves_their_pictures(tmp_path, monkeypatch):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell(
+        "import matplotlib\nmatplotlib.use('module://matplotlib_inline.backend_inline')\n"
+        "import matplotlib.pyplot as plt\nimport os\nplt.plot([0, 1]); plt.title(os.environ['DALLE_EDU_PRESET'])\nplt.show()")]
+    src = tmp_path / "nbs"
+    src.mkdir()
+    nbformat.write(nb, src / "01_tiny.ipynb")
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    out = tmp_path / "out"
+    assert cli.main(["notebooks", "--dir", str(src), "--out", str(out), "--preset", "smoke"]) == 0
+    pictures = sorted((out / "01_tiny").glob("*.png"))
+    assert len(pictures) == 1 and pictures[0].read_bytes()[:4] == b"\x89PNG"
+    executed = json.loads((out / "01_tiny" / "01_tiny.ipynb").read_text())
+    assert executed["cells"][0]["execution_count"] == 1
+
+
+def test_failing_notebook_gives_exit_code_1(tmp_path, capsys):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    nbformat.write(nb, tmp_path / "01_bad.ipynb")
+    assert cli.main(["notebooks", "--dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
+    assert "FAILED" in capsys.readouterr().out
