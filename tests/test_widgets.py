@@ -1,0 +1,92 @@
+"""Tests for dalle_edu.widgets, headless (no kernel, Agg backend) — Chapter 1."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import ipywidgets  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from dalle_edu.widgets import SliderFigure, slider_with_static  # noqa: E402
+
+
+def _recording_plot(calls):
+    def plot(ax, v):
+        calls.append(v)
+        x = np.linspace(0, 1, 11)
+        ax.plot(x, v * x)
+
+    return plot
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def test_one_panel_per_static_value_with_titles():
+    calls = []
+    out = slider_with_static(_recording_plot(calls), "d", 0.0, 1.0, 0.05, 0.5,
+                             static_values=[0.1, 0.5, 0.9], display=False)
+    assert isinstance(out, SliderFigure)
+    fig = out.figure
+    assert len(fig.axes) == 3
+    assert [ax.get_title() for ax in fig.axes] == ["d = 0.1", "d = 0.5", "d = 0.9"]
+    # each panel drew its own value: slope v of the line v * x
+    slopes = [ax.lines[0].get_ydata()[-1] for ax in fig.axes]
+    np.testing.assert_allclose(slopes, [0.1, 0.5, 0.9])
+    assert fig.dpi == 80
+    # the live widget rendered once on construction with the initial value, then the panels
+    assert calls == [0.5, 0.1, 0.5, 0.9]
+
+
+def test_widget_is_an_interactive_float_slider_wired_to_plot_fn():
+    calls = []
+    widget, fig = slider_with_static(_recording_plot(calls), "d", 0.01, 0.99, 0.01, 0.3,
+                                     static_values=[0.2], display=False)
+    assert isinstance(widget, ipywidgets.interactive)
+    slider = widget.children[0]
+    assert isinstance(slider, ipywidgets.FloatSlider)
+    assert (slider.min, slider.max, slider.step, slider.value, slider.description) == (0.01, 0.99, 0.01, 0.3, "d")
+    calls.clear()
+    slider.value = 0.7  # moving the slider re-runs the plot with the new value
+    assert calls == [pytest.approx(0.7)]
+    # live figures are closed after drawing; only the static one is left open for the caller
+    assert plt.get_fignums() == [fig.number]
+
+
+def test_integer_ranges_give_an_int_slider():
+    widget, fig = slider_with_static(_recording_plot([]), "k", 0, 10, 1, 3, static_values=[0, 5, 10], display=False)
+    assert isinstance(widget.children[0], ipywidgets.IntSlider)
+    assert len(fig.axes) == 3
+
+
+def test_title_and_display_without_a_kernel():
+    widget, fig = slider_with_static(_recording_plot([]), "d", 0.0, 1.0, 0.1, 0.5, static_values=[0.5],
+                                     title="a loss", display=True)
+    assert fig._suptitle.get_text() == "a loss"
+    assert plt.get_fignums() == []  # displayed figures are closed (no duplicates from the inline backend)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        (dict(static_values=[]), ValueError, "at least one value"),
+        (dict(static_values=[0.5, 2.0]), ValueError, r"\[2.0\] are outside"),
+        (dict(value=5.0), ValueError, "outside the slider range"),
+        (dict(min=1.0, max=0.0), ValueError, "min < max"),
+        (dict(step=0.0), ValueError, "step must be positive"),
+        (dict(name="D(G(z))"), ValueError, "identifier"),
+        (dict(plot_fn="plot"), TypeError, "callable"),
+        (dict(min="0"), TypeError, "min must be a number"),
+    ],
+)
+def test_bad_arguments_raise_clear_errors(kwargs, error, match):
+    args = dict(plot_fn=_recording_plot([]), name="d", min=0.0, max=1.0, step=0.1, value=0.5,
+                static_values=[0.5], display=False)
+    args.update(kwargs)
+    with pytest.raises(error, match=match):
+        slider_with_static(**args)
