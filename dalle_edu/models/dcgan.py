@@ -1,0 +1,130 @@
+"""DCGAN generator and discriminator (Radford et al. 2016), optionally conditional — Chapters 3, 4, 6.
+
+The DCGAN recipe, as the paper lists it:
+
+* no pooling: G upsamples with strided transposed convolutions, D downsamples with
+  strided convolutions;
+* BatchNorm in G (every block but the output), ReLU in G, ``tanh`` output so images
+  live in [-1, 1];
+* LeakyReLU(0.2) in D.
+
+One deliberate departure: **no BatchNorm in D**. BatchNorm makes each sample's score
+depend on the rest of the batch, which breaks the per-sample gradient penalty of
+WGAN-GP and lets D tell "all-real" from "all-fake" batches apart. Without it the same
+D serves every loss in ``dalle_edu.losses``.
+
+Shapes for ``image_size=32, width=64`` (``k = log2(image_size / 4)`` blocks; 3 here, 4 at 64):
+
+    G: z (B, latent) -> Dense -> (B, 4, 4, 256) -> (B, 8, 8, 128) -> (B, 16, 16, 64)
+       -> (B, 32, 32, channels) tanh
+    D: x (B, 32, 32, channels) -> (B, 16, 16, 64) -> (B, 8, 8, 128) -> (B, 4, 4, 256)
+       -> flatten (B, 4096) -> (B, 1) logit
+
+Call conventions (what ``dalle_edu.GAN`` expects): unconditional ``G(z)``, ``D(x)``;
+conditional ``G([z, y])``, ``D([x, y])`` with y int labels (B, 1) or (B,), or float
+vectors (B, cond_dim).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import layers
+
+from .conditioning import (
+    ConditionalBatchNorm, ProjectionHead, SpatialTile, check_condition_args,
+    condition_input, embed_condition,
+)
+
+__all__ = ["dcgan_generator", "dcgan_discriminator", "num_blocks"]
+
+
+def num_blocks(image_size: int) -> int:
+    """How many x2 resolution steps lie between 4x4 and ``image_size`` (3 for 32, 4 for 64)."""
+    k = math.log2(image_size / 4) if image_size > 0 else -1
+    if image_size < 8 or k != int(k):
+        raise ValueError(
+            f"image_size must be a power of two >= 8 (the course uses 32 and 64), got {image_size}"
+        )
+    return int(k)
+
+
+def _check_conditioning(conditioning, allowed, kind):
+    if conditioning not in allowed:
+        raise ValueError(f"conditioning must be one of {allowed}, got {conditioning!r}")
+    return kind is not None
+
+
+def dcgan_generator(latent_dim=100, image_size=32, channels=1, width=64, num_classes=None,
+                    cond_dim=None, conditioning="concat", embed_dim=32, name="dcgan_generator"):
+    """DCGAN generator: noise (and condition) -> (B, image_size, image_size, channels) in [-1, 1].
+
+    ``conditioning="concat"`` appends the condition's embedding to z (Chapter 4);
+    ``"film"`` replaces every BatchNorm by a conditional BatchNorm (Chapter 6).
+    """
+    blocks = num_blocks(image_size)
+    kind = check_condition_args(num_classes, cond_dim)
+    conditional = _check_conditioning(conditioning, ("concat", "film"), kind)
+
+    z = keras.Input(shape=(latent_dim,), name="z")  # (B, latent)
+    inputs, h, e = [z], z, None
+    if conditional:
+        y = condition_input(num_classes, cond_dim)
+        inputs.append(y)
+        e = embed_condition(y, num_classes, cond_dim, embed_dim, name="g_cond_embed")  # (B, E)
+        if conditioning == "concat":
+            h = layers.Concatenate(name="z_and_cond")([z, e])  # (B, latent + E)
+
+    def norm(h, i):
+        if conditional and conditioning == "film":
+            return ConditionalBatchNorm(name=f"cbn_{i}")([h, e])
+        return layers.BatchNormalization(name=f"bn_{i}")(h)
+
+    c0 = width * 2 ** (blocks - 1)  # channels at 4x4; halved at every upsampling
+    h = layers.Dense(4 * 4 * c0, use_bias=False, name="project")(h)  # (B, 16 * c0)
+    h = layers.Reshape((4, 4, c0), name="to_4x4")(h)  # (B, 4, 4, c0)
+    h = layers.ReLU()(norm(h, 0))
+    for i in range(1, blocks):
+        c = c0 // 2 ** i
+        # (B, s, s, 2c) -> (B, 2s, 2s, c); no bias: BatchNorm's shift replaces it
+        h = layers.Conv2DTranspose(c, 4, strides=2, padding="same", use_bias=False,
+                                   name=f"up_{i}")(h)
+        h = layers.ReLU()(norm(h, i))
+    # last upsampling straight to pixels: (B, S/2, S/2, width) -> (B, S, S, channels)
+    out = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
+                                 name="to_image")(h)
+    return keras.Model(inputs if conditional else z, out, name=name)
+
+
+def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, cond_dim=None,
+                        conditioning="concat", embed_dim=8, name="dcgan_discriminator"):
+    """DCGAN discriminator: image (and condition) -> (B, 1) logit (raw score, no sigmoid).
+
+    ``conditioning="concat"`` tiles an ``embed_dim``-wide condition embedding over the
+    image as extra channels (Chapter 4); ``"projection"`` adds ``<embed(y), phi(x)>`` to
+    the output (Miyato & Koyama 2018, Chapter 6).
+    """
+    blocks = num_blocks(image_size)
+    kind = check_condition_args(num_classes, cond_dim)
+    conditional = _check_conditioning(conditioning, ("concat", "projection"), kind)
+
+    x = keras.Input(shape=(image_size, image_size, channels), name="image")  # (B, S, S, ch)
+    inputs, h = [x], x
+    if conditional:
+        y = condition_input(num_classes, cond_dim)
+        inputs.append(y)
+        if conditioning == "concat":
+            e = embed_condition(y, num_classes, cond_dim, embed_dim, name="d_cond_embed")  # (B, E)
+            e = SpatialTile(image_size, image_size, name="tile_cond")(e)  # (B, S, S, E)
+            h = layers.Concatenate(name="image_and_cond")([x, e])  # (B, S, S, ch + E)
+    for i in range(blocks):
+        # (B, s, s, c_in) -> (B, s/2, s/2, width * 2^i)
+        h = layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same", name=f"down_{i}")(h)
+        h = layers.LeakyReLU(0.2)(h)
+    phi = layers.Flatten(name="features")(h)  # (B, 16 * width * 2^(blocks-1))
+    if conditional and conditioning == "projection":
+        out = ProjectionHead(num_classes, cond_dim, name="projection")([phi, inputs[1]])
+    else:
+        out = layers.Dense(1, name="logit")(phi)  # (B, 1)
+    return keras.Model(inputs if conditional else x, out, name=name)
