@@ -1,0 +1,294 @@
+"""Callbacks for ``GAN.fit``: sample grids, exact checkpoints, a NaN guard — Chapters 3 and 5.
+
+**Exact resumption.** ``Checkpoint`` stores everything a training step reads:
+generator, discriminator and EMA weights, both optimizers' state (step counts, Adam
+moments), the step counter k and the position of the model's noise stream (its
+``SeedGenerator`` state). What it cannot store is where the *data* iterator was; a
+resumed ``GAN.fit(dataset, resume_from=directory)`` therefore rebuilds that position by
+skipping the first k batches of the same deterministic dataset (a seeded shuffle). On
+CPU with op determinism (``presets.set_seed``) the resumed run ends with the same
+bits as one that was never interrupted::
+
+    presets.set_seed(0)
+    gan = build_gan(); gan.compile(...)                 # fresh objects, same architecture
+    gan.fit(make_dataset(seed=0), epochs=E, resume_from="runs/ckpt",
+            callbacks=[Checkpoint("runs/ckpt", every_n_steps=200)])
+
+Checkpoints are ``ckpt-<step>.npz`` files (plain arrays + a JSON manifest of variable
+names and shapes), written atomically, the newest ``keep`` kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import keras
+
+from . import viz
+
+__all__ = [
+    "SampleGrid", "make_gif", "Checkpoint", "save_checkpoint", "latest_checkpoint", "resume",
+    "NaNGuard", "standard_callbacks",
+]
+
+_CKPT = re.compile(r"^ckpt-(\d+)\.npz$")
+
+
+# --- sample grids ---------------------------------------------------------------------
+
+def _in_notebook():
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def make_gif(frames, path, fps=4, scale=2):
+    """Frames (uint8 grids) -> an animated GIF at ``path`` (Pillow); returns the path."""
+    return viz.save_gif(frames, path, fps=fps, scale=scale)
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Every ``every_n_epochs``, draw the same noise (and conditions) and keep the grid.
+
+    Grids go to ``directory/epoch_NNN.png`` when a directory is given, are shown inline
+    in a notebook (``show="auto"``), are kept in ``self.frames``, and become
+    ``directory/samples.gif`` at the end of training — the course's "watch it learn" GIFs.
+    """
+
+    def __init__(self, n=16, cond=None, noise=None, seed=0, directory=None, nrow=None,
+                 every_n_epochs=1, use_ema=True, show="auto", gif=True, fps=4):
+        super().__init__()
+        self.n, self.cond, self.noise, self.seed = n, cond, noise, seed
+        self.directory = Path(directory) if directory else None
+        self.nrow, self.every, self.use_ema = nrow, int(every_n_epochs), use_ema
+        self.show = _in_notebook() if show == "auto" else bool(show)
+        self.gif, self.fps = gif, fps
+        self.frames, self.gif_path = [], None
+
+    def on_train_begin(self, logs=None):
+        if self.noise is None:  # fixed for the whole run, so frames are comparable
+            rng = np.random.default_rng(self.seed)
+            self.noise = rng.standard_normal((self.n, self.model.latent_dim)).astype("float32")
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        grid = viz.tile(self.model.generate(self.noise, self.cond, use_ema=self.use_ema), self.nrow)
+        self.frames.append(grid)
+        if self.directory:
+            from PIL import Image
+
+            self.directory.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid).save(
+                self.directory / f"epoch_{epoch + 1:03d}.png")
+        if self.show:
+            from IPython.display import display
+            from PIL import Image
+
+            display(Image.fromarray(grid.squeeze(-1) if grid.shape[-1] == 1 else grid))
+
+    def on_train_end(self, logs=None):
+        if self.gif and self.directory and self.frames:
+            self.gif_path = make_gif(self.frames, self.directory / "samples.gif", fps=self.fps)
+
+
+# --- checkpoints ----------------------------------------------------------------------
+
+def _groups(gan):
+    """Every piece of state a training step reads, in a fixed order."""
+    for what in ("g_optimizer", "d_optimizer"):
+        if getattr(gan, what, None) is None:
+            raise ValueError("compile() the GAN before saving or restoring a checkpoint")
+    groups = {
+        "generator": gan.generator.weights,
+        "discriminator": gan.discriminator.weights,
+        "g_optimizer": gan.g_optimizer.variables,
+        "d_optimizer": gan.d_optimizer.variables,
+        "state": [gan.step, gan.seed_generator.state],
+    }
+    if gan.ema_generator is not None:
+        groups["ema_generator"] = gan.ema_generator.weights
+    return groups
+
+
+def _name(v):
+    return getattr(v, "path", None) or getattr(v, "name", "?")
+
+
+def save_checkpoint(gan, directory, keep=3):
+    """Write ``directory/ckpt-<step>.npz`` atomically, delete all but the newest ``keep``."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    step = int(gan.step.numpy())
+    arrays, manifest = {}, {}
+    for group, variables in _groups(gan).items():
+        manifest[group] = []
+        for i, v in enumerate(variables):
+            a = keras.ops.convert_to_numpy(v)
+            arrays[f"{group}/{i:04d}"] = a
+            manifest[group].append([_name(v), list(a.shape), str(a.dtype)])
+    arrays["manifest"] = np.array(json.dumps(manifest))
+    path = directory / f"ckpt-{step:08d}.npz"
+    tmp = directory / f".tmp-ckpt-{step:08d}.npz"
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+    os.replace(tmp, path)  # a crash mid-write never leaves a half checkpoint under the real name
+    for old in sorted(directory.glob("ckpt-*.npz"))[:-keep] if keep else []:
+        old.unlink()
+    return path
+
+
+def latest_checkpoint(directory):
+    """Path of the highest-step ``ckpt-*.npz`` in ``directory``, or None."""
+    directory = Path(directory)
+    found = sorted(p for p in directory.glob("ckpt-*.npz") if _CKPT.match(p.name)) if directory.is_dir() else []
+    return found[-1] if found else None
+
+
+def resume(gan, path):
+    """Restore a checkpoint (a ``.npz`` file, or a directory: its latest) into ``gan``; returns step k.
+
+    Everything is checked before anything is assigned: a checkpoint of another
+    architecture raises ``ValueError`` naming the first variable that differs.
+    """
+    path = Path(path)
+    file = latest_checkpoint(path) if path.is_dir() else path
+    if file is None or not file.exists():
+        raise FileNotFoundError(f"no checkpoint (ckpt-*.npz) found at {path}")
+    groups = _groups(gan)
+    with np.load(file) as data:
+        manifest = json.loads(str(data["manifest"]))
+        if set(manifest) != set(groups):
+            only_ckpt, only_model = sorted(set(manifest) - set(groups)), sorted(set(groups) - set(manifest))
+            raise ValueError(f"checkpoint {file} does not fit this GAN: parts only in the checkpoint "
+                             f"{only_ckpt}, only in the model {only_model} (EMA on in one and off in the other?)")
+        for group, variables in groups.items():
+            saved = manifest[group]
+            if len(saved) != len(variables):
+                raise ValueError(f"checkpoint {file} does not fit this GAN: the {group} has "
+                                 f"{len(saved)} variables in the checkpoint but {len(variables)} in the model")
+            for i, (v, (name, shape, _)) in enumerate(zip(variables, saved)):
+                if tuple(shape) != tuple(v.shape):
+                    raise ValueError(
+                        f"checkpoint {file} does not fit this GAN: {group} variable #{i} is "
+                        f"'{name}' with shape {tuple(shape)} in the checkpoint but '{_name(v)}' "
+                        f"with shape {tuple(v.shape)} in the model")
+        for group, variables in groups.items():
+            for i, v in enumerate(variables):
+                v.assign(data[f"{group}/{i:04d}"])
+    return int(gan.step.numpy())
+
+
+def _finite(logs):
+    return all(math.isfinite(float(np.asarray(v))) for v in (logs or {}).values()
+               if np.asarray(v).size == 1)
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """Save a full checkpoint every ``every_n_steps`` training steps (and at the end).
+
+    A step whose logged losses are NaN/Inf is never saved, so a diverged run keeps its
+    last good checkpoint (see ``NaNGuard``). Resume with ``GAN.fit(..., resume_from=directory)``.
+    """
+
+    def __init__(self, directory, every_n_steps=500, keep=3, save_at_end=True):
+        super().__init__()
+        if int(every_n_steps) < 1:
+            raise ValueError(f"every_n_steps must be >= 1, got {every_n_steps}")
+        self.directory, self.every, self.keep = Path(directory), int(every_n_steps), keep
+        self.save_at_end = save_at_end
+        self.last_saved, self._logs = None, None
+
+    def _save(self, logs):
+        step = int(self.model.step.numpy())
+        if step == 0 or step == self.last_saved:
+            return
+        if not _finite(logs) or getattr(self.model, "_nan_step", None) is not None:
+            return  # never replace a good checkpoint with a diverged state
+        save_checkpoint(self.model, self.directory, self.keep)
+        self.last_saved = step
+
+    def on_train_begin(self, logs=None):
+        self._bucket = int(self.model.step.numpy()) // self.every  # k // n after a resume
+
+    def on_train_batch_end(self, batch, logs=None):
+        # with steps_per_execution > 1 this runs every few steps: save on crossing a multiple
+        self._logs = logs
+        bucket = int(self.model.step.numpy()) // self.every
+        if bucket > self._bucket:
+            self._bucket = bucket
+            self._save(logs)
+
+    def on_train_end(self, logs=None):
+        if self.save_at_end:
+            self._save(self._logs)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stop training as soon as a logged loss is NaN or Inf, and say so.
+
+    Sets ``model.stop_training`` (so ``fit`` returns normally with its History) and
+    marks the model so ``Checkpoint`` will not save the diverged weights.
+    """
+
+    def __init__(self, monitor=("d_loss", "g_loss"), checkpoint_dir=None):
+        super().__init__()
+        self.monitor, self.checkpoint_dir = tuple(monitor), checkpoint_dir
+        self.stopped_step, self.message = None, None
+
+    def on_train_begin(self, logs=None):
+        self.model._nan_step = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        bad = [k for k in self.monitor if k in (logs or {}) and not _finite({k: logs[k]})]
+        if not bad or self.stopped_step is not None:
+            return
+        self.stopped_step = int(self.model.step.numpy())
+        self.model._nan_step = self.stopped_step
+        self.model.stop_training = True
+        kept = latest_checkpoint(self.checkpoint_dir) if self.checkpoint_dir else None
+        self.message = (
+            f"NaNGuard: {', '.join(bad)} became NaN/Inf at step {self.stopped_step}; training "
+            "stopped. Try a lower learning rate, another loss, or check the data range."
+            + (f" The last good checkpoint is kept: {kept}" if kept else "")
+        )
+        print("\n" + self.message)
+
+
+def standard_callbacks(log_dir, every_n_steps=500, samples=16, sample_cond=None, keep=3,
+                       tensorboard="auto", csv=True, seed=0):
+    """The course's usual set: NaNGuard, Checkpoint, SampleGrid, CSVLogger, TensorBoard.
+
+    Layout under ``log_dir``: ``checkpoints/``, ``samples/`` (PNGs and GIF),
+    ``history.csv``, ``tensorboard/``. ``samples=0`` turns sample grids off.
+    TensorBoard logs need the ``tensorboard`` package: ``"auto"`` adds them when it
+    is installed, ``True`` insists.
+    """
+    if tensorboard == "auto":
+        import importlib.util
+
+        tensorboard = importlib.util.find_spec("tensorboard") is not None
+    elif tensorboard:
+        import importlib.util
+
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ImportError("TensorBoard logs need `pip install tensorboard` (or tensorboard=False)")
+    log_dir = Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = log_dir / "checkpoints"
+    cbs = [NaNGuard(checkpoint_dir=ckpt_dir), Checkpoint(ckpt_dir, every_n_steps, keep=keep)]
+    if samples:
+        cbs.append(SampleGrid(samples, cond=sample_cond, seed=seed, directory=log_dir / "samples"))
+    if csv:
+        cbs.append(keras.callbacks.CSVLogger(str(log_dir / "history.csv")))
+    if tensorboard:
+        cbs.append(keras.callbacks.TensorBoard(str(log_dir / "tensorboard"), write_graph=False))
+    return cbs

@@ -1,0 +1,348 @@
+"""``GAN(keras.Model)``: one training loop for every chapter — Chapters 2-6.
+
+Written the keras-io way (``conditional_gan.py``, ``gan_ada.py``): subclass
+``keras.Model``, override ``compile``, ``train_step`` and ``metrics``, and ``fit()``
+brings the progress bar, callbacks and History for free::
+
+    gan = GAN(generator, discriminator, latent_dim=64, conditional="label", ema=0.999)
+    gan.compile(g_optimizer, d_optimizer, loss="hinge")
+    history = gan.fit(dataset, epochs=10)        # batches: images or (images, labels)
+    images = gan.generate(16, cond=labels, seed=0)   # (16, H, W, C) in [-1, 1]
+
+**Call conventions.** Unconditional: ``generator(z)``, ``discriminator(x)``.
+Conditional (``conditional="label"`` or ``"text"``): ``generator([z, cond])``,
+``discriminator([x, cond])``, where ``cond`` is whatever the batch carries — int labels
+(B,) / (B, 1), token ids (B, T), or text embeddings (B, E) — passed unchanged to both.
+z is (B, latent_dim) standard normal; the discriminator returns (B, 1) logits.
+
+**One training step** (one batch): ``n_critic`` discriminator updates, each with fresh
+noise and the same real batch, then one generator update, then the EMA update.
+
+**Determinism.** All noise (z, WGAN-GP's interpolation weights) is drawn from
+``self.seed_generator``, a ``keras.random.SeedGenerator`` whose state is a variable of
+the model — so a checkpoint holds the RNG position, and a resumed run continues the
+same random stream (see ``dalle_edu.callbacks.Checkpoint`` and ``fit(resume_from=)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+from keras import ops
+import tensorflow as tf
+
+from . import losses
+
+__all__ = ["GAN", "CONDITIONAL_MODES"]
+
+CONDITIONAL_MODES = (None, "label", "text")
+_BCE_LOSSES = ("minimax", "non-saturating")
+
+
+def _static_shape(tensor_or_spec):
+    shape = getattr(tensor_or_spec, "shape", None)
+    return None if shape is None else tuple(None if d is None else int(d) for d in shape)
+
+
+def _first_io_shape(model, attr):
+    """Per-example shape of a functional model's first input/output, or None if unknown."""
+    try:
+        return _static_shape(getattr(model, attr)[0])[1:]
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+
+
+def _shapes_differ(a, b):
+    return len(a) != len(b) or any(x is not None and y is not None and x != y for x, y in zip(a, b))
+
+
+class _StopAtStep(keras.callbacks.Callback):
+    """Ends a resumed ``fit`` exactly at the uninterrupted run's last step."""
+
+    def __init__(self, last_step):
+        super().__init__()
+        self.last_step = int(last_step)
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.step.numpy()) >= self.last_step:
+            self.model.stop_training = True
+
+
+class GAN(keras.Model):
+    """A (conditional) GAN trained with ``fit``. See the module docstring for conventions.
+
+    Args:
+        generator, discriminator: built Keras models (e.g. from ``dalle_edu.models``).
+        latent_dim: width of the noise vector z.
+        conditional: ``None``, ``"label"`` or ``"text"`` — whether batches carry a condition.
+        ema: decay of the generator's exponential moving average (e.g. 0.999), or None.
+        n_critic: discriminator updates per generator update (5 is usual for WGAN-GP).
+        matching_aware: also show D (real image, wrong condition) as fake (Reed et al. 2016).
+        gp_weight: lambda of the gradient penalty (used by ``loss="wgan-gp"`` only).
+        seed: seed of the model's noise stream (None: from ``keras.utils.set_random_seed``).
+    """
+
+    def __init__(self, generator, discriminator, latent_dim, conditional=None, ema=None,
+                 n_critic=1, matching_aware=False, gp_weight=10.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if conditional not in CONDITIONAL_MODES:
+            raise ValueError(f"conditional must be one of {CONDITIONAL_MODES}, got {conditional!r}")
+        if matching_aware and conditional is None:
+            raise ValueError("matching_aware=True needs a conditional GAN (conditional='text' or 'label')")
+        if ema is not None and not 0.0 <= float(ema) < 1.0:
+            raise ValueError(f"ema is a decay in [0, 1), e.g. 0.999; got {ema}")
+        if int(n_critic) < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}")
+        for what, net in (("generator", generator), ("discriminator", discriminator)):
+            if not getattr(net, "built", False):
+                raise ValueError(f"the {what} must be built (call it once, or use a functional model)")
+        self.generator, self.discriminator = generator, discriminator
+        self.latent_dim, self.conditional = int(latent_dim), conditional
+        self.ema_decay = None if ema is None else float(ema)
+        self.n_critic, self.matching_aware = int(n_critic), bool(matching_aware)
+        self.gp_weight = float(gp_weight)
+
+        # the image shape G makes and D reads; both must agree with each other and the data
+        self.image_shape = _first_io_shape(generator, "outputs")
+        d_in = _first_io_shape(discriminator, "inputs")
+        if self.image_shape and d_in and _shapes_differ(self.image_shape, d_in):
+            raise ValueError(f"the generator makes images of shape {self.image_shape} but the "
+                             f"discriminator expects {d_in}")
+        self.image_shape = self.image_shape or d_in
+
+        # model state, so checkpoints carry it: the RNG position and the step counter
+        self.seed_generator = keras.random.SeedGenerator(seed, name="gan_noise")
+        self.step = keras.Variable(0, dtype="int64", trainable=False, name="step")
+
+        self.ema_generator = None
+        if self.ema_decay is not None:
+            try:
+                self.ema_generator = keras.models.clone_model(generator)
+            except Exception as err:  # subclassed models cannot be cloned generically
+                raise ValueError(f"ema needs a clonable (functional/Sequential) generator: {err}") from err
+            self.ema_generator.set_weights(generator.get_weights())
+            self.ema_generator.trainable = False
+
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="d_real")
+        self.d_fake_tracker = keras.metrics.Mean(name="d_fake")
+        self.built = True  # nothing left to build: spare fit() a symbolic trace
+
+    # --- compile / metrics --------------------------------------------------------------
+
+    def compile(self, g_optimizer=None, d_optimizer=None, loss="non-saturating", **kwargs):
+        """Set the two optimizers and the loss (a name from ``dalle_edu.losses.NAMES``).
+
+        Defaults are DCGAN's Adam(2e-4, beta_1=0.5). Other keyword arguments
+        (``steps_per_execution``, ``jit_compile``) go to ``keras.Model.compile``.
+        """
+        super().compile(**kwargs)
+        pair = losses.get(loss)  # validates the name
+        self.loss_name = next(n for n in losses.NAMES if losses.get(n) is pair)
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+        if self.g_optimizer is self.d_optimizer:
+            raise ValueError("G and D need two separate optimizer objects (each keeps its own state)")
+        # build the slots now, so a checkpoint can be restored before the first step
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def loss_pair(self):
+        """The ``losses.LossPair`` in use (looked up by name: Keras would wrap a stored tuple)."""
+        return losses.get(self.loss_name)
+
+    @property
+    def metrics(self):
+        # listed here so Keras resets them every epoch and fit() reports them
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker, self.d_fake_tracker]
+
+    # --- the two networks, with the call convention in one place ------------------------
+
+    def _G(self, z, cond, training, net=None):
+        net = net or self.generator
+        return net([z, cond], training=training) if self.conditional else net(z, training=training)
+
+    def _D(self, x, cond, training=True):
+        if self.conditional:
+            return self.discriminator([x, cond], training=training)
+        return self.discriminator(x, training=training)
+
+    def _noise(self, batch):
+        return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)  # (B, latent)
+
+    # --- losses ---------------------------------------------------------------------------
+
+    def discriminator_loss(self, real_logits, fake_logits, wrong_logits=None):
+        """D's loss; with ``wrong_logits`` (real image, mismatched condition) it is GAN-CLS.
+
+        Reed et al. (2016) for BCE: ``-log D(x, y) - 1/2 [log(1 - D(x, y')) + log(1 - D(G(z), y))]``.
+        We write it for any loss as the mean of two ordinary D losses,
+        ``1/2 [L_D(real, fake) + L_D(real, wrong)]``, which for BCE is exactly Reed's
+        weighting: the real term keeps weight 1, the two "fake" kinds share the other 1.
+        """
+        d_loss = self.loss_pair.d_loss(real_logits, fake_logits)
+        if wrong_logits is None:
+            return d_loss
+        return 0.5 * (d_loss + self.loss_pair.d_loss(real_logits, wrong_logits))
+
+    def _score(self, logits):
+        """What the d_real/d_fake metrics show: D(x) as a probability for BCE, else the raw score."""
+        logits = ops.cast(logits, "float32")
+        return ops.mean(ops.sigmoid(logits) if self.loss_name in _BCE_LOSSES else logits)
+
+    # --- training ---------------------------------------------------------------------
+
+    def _unpack(self, data):
+        real, cond, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if self.conditional and cond is None:
+            raise ValueError(f"a conditional={self.conditional!r} GAN needs (images, conditions) "
+                             "batches, but the data has images only")
+        self._check_image_shape(_static_shape(real)[1:], "the batch")
+        return ops.cast(real, "float32"), (cond if self.conditional else None)
+
+    def train_step(self, data):
+        real, cond = self._unpack(data)  # (B, H, W, C) in [-1, 1]; cond (B, ...) or None
+        batch = ops.shape(real)[0]
+        D_vars = self.discriminator.trainable_variables
+        G_vars = self.generator.trainable_variables
+
+        for _ in range(self.n_critic):  # unrolled in the traced graph
+            fake = self._G(self._noise(batch), cond, training=True)  # no gradient to G here
+            with tf.GradientTape() as tape:
+                real_logits = self._D(real, cond)  # (B, 1)
+                fake_logits = self._D(fake, cond)
+                wrong_logits = None
+                if self.matching_aware:  # each image with its neighbour's condition
+                    wrong_logits = self._D(real, ops.roll(cond, 1, axis=0))
+                d_loss = self.discriminator_loss(real_logits, fake_logits, wrong_logits)
+                if self.loss_pair.gradient_penalty:
+                    critic = (lambda x: self._D(x, cond))
+                    d_loss += self.gp_weight * losses.gradient_penalty(
+                        critic, real, fake, seed=self.seed_generator)
+            grads = tape.gradient(d_loss, D_vars)
+            self.d_optimizer.apply_gradients(zip(grads, D_vars))
+            self.d_loss_tracker.update_state(d_loss)
+
+        with tf.GradientTape() as tape:
+            fake = self._G(self._noise(batch), cond, training=True)
+            g_loss = self.loss_pair.g_loss(self._D(fake, cond))
+        grads = tape.gradient(g_loss, G_vars)
+        self.g_optimizer.apply_gradients(zip(grads, G_vars))
+        if self.ema_generator is not None:
+            self._update_ema()
+        self.step.assign_add(1)
+
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(self._score(real_logits))  # from the last D update
+        self.d_fake_tracker.update_state(self._score(fake_logits))
+        return {m.name: m.result() for m in self.metrics}
+
+    def _update_ema(self):
+        """ema <- decay * ema + (1 - decay) * w for weights; BatchNorm statistics are copied."""
+        d = self.ema_decay
+        for w, e in zip(self.generator.weights, self.ema_generator.weights):
+            e.assign(d * e + (1.0 - d) * w if w.trainable else w)
+
+    # --- data checks, fit with resume ---------------------------------------------------
+
+    def _check_image_shape(self, data_shape, where):
+        if self.image_shape and data_shape is not None and _shapes_differ(data_shape, self.image_shape):
+            d_in = _first_io_shape(self.discriminator, "inputs")
+            raise ValueError(
+                f"{where} has images of shape {tuple(data_shape)} per example, but the generator "
+                f"makes {self.image_shape} and the discriminator expects {d_in}. Resize the data "
+                "or build the networks for this shape (image_size=..., channels=...)."
+            )
+
+    def check_data(self, x, y=None):
+        """Raise a clear ValueError if the data's image shape or condition does not fit the GAN.
+
+        ``x`` is a ``tf.data.Dataset`` (checked from its ``element_spec``, nothing is read),
+        an array of images, or anything else (then nothing is checked here).
+        """
+        if isinstance(x, tf.data.Dataset):
+            spec = x.element_spec
+            if isinstance(spec, (tuple, list)):
+                images, cond = spec[0], (spec[1] if len(spec) > 1 else None)
+            else:
+                images, cond = spec, None
+        elif hasattr(x, "shape"):
+            images, cond = x, y
+        else:
+            return
+        shape = _static_shape(images)
+        if shape is None:
+            return
+        self._check_image_shape(shape[1:], "the data")
+        if self.conditional and cond is None:
+            raise ValueError(f"a conditional={self.conditional!r} GAN needs (images, conditions) "
+                             "data, but the data has images only")
+
+    def fit(self, x=None, y=None, *, epochs=1, steps_per_epoch=None, callbacks=None,
+            initial_epoch=0, resume_from=None, **kwargs):
+        """``keras.Model.fit`` plus a data check and exact resumption.
+
+        A finite ``tf.data.Dataset`` is repeated and one epoch is one pass
+        (``steps_per_epoch`` = its cardinality), so the batch sequence is one stream.
+
+        ``resume_from=directory`` restores the latest checkpoint there (weights, both
+        optimizers, EMA, step k, RNG) and skips the first k batches of ``x``. Pass the
+        same, freshly built, deterministically shuffled dataset (``shuffle(..., seed=s)``)
+        and the same ``epochs`` as the original run: training stops at the original
+        last step, bit-identical to an uninterrupted run (CPU, op determinism on).
+        """
+        self.check_data(x, y)
+        callbacks = list(callbacks or [])
+        if isinstance(x, tf.data.Dataset):
+            kwargs.setdefault("shuffle", False)  # a dataset shuffles itself (with its seed)
+            cardinality = int(x.cardinality())
+            if cardinality > 0:  # finite: make it one stream, so "skip k batches" is exact
+                steps_per_epoch = steps_per_epoch or cardinality
+                x = x.repeat()
+        if resume_from is not None:
+            from .callbacks import resume  # same floor; imported late to keep imports acyclic
+
+            if not isinstance(x, tf.data.Dataset):
+                raise ValueError("fit(resume_from=...) needs a tf.data.Dataset with a seeded "
+                                 "shuffle, so the data position can be restored by skipping batches")
+            if steps_per_epoch is None:
+                raise ValueError("fit(resume_from=...) with an endless dataset needs steps_per_epoch")
+            k = resume(self, resume_from)
+            x = x.skip(k)
+            initial_epoch = max(initial_epoch, k // steps_per_epoch)
+            callbacks.append(_StopAtStep(epochs * steps_per_epoch))
+        return super().fit(x, y, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                           callbacks=callbacks, initial_epoch=initial_epoch, **kwargs)
+
+    # --- sampling -----------------------------------------------------------------------
+
+    def generate(self, n_or_noise, cond=None, seed=None, use_ema=True, batch_size=256):
+        """Images (N, H, W, C) as a numpy array in [-1, 1] (or whatever G outputs).
+
+        ``n_or_noise``: a count (noise drawn from numpy with ``seed``, so sampling never
+        moves the training RNG) or a (N, latent_dim) noise array. ``cond``: N conditions
+        for a conditional GAN. ``use_ema``: sample from the EMA generator when there is one.
+        """
+        if isinstance(n_or_noise, (int, np.integer)):
+            z = np.random.default_rng(seed).standard_normal((int(n_or_noise), self.latent_dim))
+        else:
+            z = np.asarray(n_or_noise)
+        z = z.astype("float32")
+        if z.ndim != 2 or z.shape[1] != self.latent_dim:
+            raise ValueError(f"noise must have shape (N, {self.latent_dim}), got {z.shape}")
+        if self.conditional:
+            if cond is None:
+                raise ValueError(f"a conditional={self.conditional!r} GAN needs cond= to generate")
+            cond = np.asarray(cond)
+            if len(cond) != len(z):
+                raise ValueError(f"got {len(z)} noise vectors but {len(cond)} conditions")
+        net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
+        out = [
+            ops.convert_to_numpy(self._G(z[i:i + batch_size],
+                                         None if cond is None else cond[i:i + batch_size],
+                                         training=False, net=net))
+            for i in range(0, len(z), batch_size)
+        ]
+        return np.concatenate(out, axis=0)
