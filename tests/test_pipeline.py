@@ -1,0 +1,58 @@
+"""tf.data pipelines: batch shapes, dtypes, the [-1, 1] range, determinism."""
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+
+from dalle_edu import text  # noqa: E402
+from dalle_edu.data import pipeline, shapes  # noqa: E402
+
+
+def test_shapes_batches():
+    ds = pipeline.shapes_dataset(n=200, batch_size=32, seed=0, max_len=12)
+    batches = list(ds)
+    assert len(batches) == 6                                  # drop_remainder: 200 // 32
+    images, ids = batches[0]
+    assert images.shape == (32, 32, 32, 3) and images.dtype == tf.float32
+    assert ids.shape == (32, 12) and ids.dtype == tf.int32
+    x = images.numpy()
+    assert x.min() == -1.0 and x.max() == 1.0                 # black background, full colour
+    assert np.allclose((x + 1) * 127.5, np.rint((x + 1) * 127.5), atol=1e-4)  # from uint8
+    # the tokens are the captions of the pictured shapes
+    for row in ids.numpy()[:8]:
+        assert {"color", "shape"} <= set(text.parse(text.decode(row)))
+
+
+def test_shapes_dataset_is_deterministic_and_shuffled():
+    first = lambda ds: next(iter(ds))  # noqa: E731
+    a = first(pipeline.shapes_dataset(n=256, batch_size=64, seed=3))
+    b = first(pipeline.shapes_dataset(n=256, batch_size=64, seed=3))
+    c = first(pipeline.shapes_dataset(n=256, batch_size=64, seed=4))
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+    plain = first(pipeline.shapes_dataset(n=256, batch_size=64, seed=3, shuffle=False))
+    images, captions, _ = shapes.sample(256, seed=3)
+    assert np.allclose(plain[0].numpy(), images[:64] / 127.5 - 1, atol=1e-6)
+    assert text.decode(plain[1].numpy()) == [" ".join(text.tokenize(c)) for c in captions[:64]]
+
+
+def test_remainder_and_repeat():
+    ds = pipeline.shapes_dataset(n=70, batch_size=32, drop_remainder=False, split="test", size=16)
+    assert [int(x.shape[0]) for x, _ in ds] == [32, 32, 6]
+    ds = pipeline.shapes_dataset(n=70, batch_size=32, repeat=True)
+    assert len(list(ds.take(7))) == 7                          # more than one pass
+    with pytest.raises(ValueError, match="no full batch"):
+        pipeline.shapes_dataset(n=10, batch_size=32)
+
+
+def test_digits_batches():
+    ds = pipeline.digits_dataset(batch_size=50, size=32, split="test")
+    batches = list(ds)
+    assert len(batches) == 359 // 50
+    images, labels = batches[0]
+    assert images.shape == (50, 32, 32, 1) and images.dtype == tf.float32
+    assert labels.shape == (50,) and labels.dtype == tf.int32
+    x = images.numpy()
+    assert -1.0 <= x.min() and x.max() <= 1.0 and x.min() == -1.0
+    assert set(np.concatenate([l.numpy() for _, l in batches]).tolist()) == set(range(10))
