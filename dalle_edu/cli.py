@@ -3,7 +3,9 @@
     dalle-edu notebooks --out course_output [--preset cpu] [--only 01]
 
 runs every course notebook headless, in order, and writes the pictures each one draws
-(plus the executed notebook) to the output folder. Bad input gives a one-line message
+(plus the executed notebook) to the output folder. With ``--inplace`` the executed
+notebooks replace the originals: the way their committed outputs are refreshed
+(``dalle-edu notebooks --preset cpu --only 05 --inplace``). Bad input gives a one-line message
 and exit code 2, never a traceback.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -56,11 +59,37 @@ def _run_notebooks(args) -> int:
         except CellExecutionError as err:
             failures += 1
             status = "FAILED: " + str(err).strip().splitlines()[-1][:200]
+        strip_native_logs(nb)
         n = _save_pictures(nb, out / path.stem)
         nbformat.write(nb, out / path.stem / path.name)
+        if args.inplace and status == "ok":
+            nbformat.write(nb, path)
         print(f" {status} ({time.perf_counter() - t0:.0f} s, {n} picture(s))")
     print(f"Done: {len(paths) - failures} of {len(paths)} notebooks ran; open {out}/ to see the pictures.")
     return 1 if failures else 0
+
+
+# TensorFlow's C++ start-up lines (absl/oneDNN/CUDA probes): written to the process's
+# stderr before Python can silence them, so the kernel captures them into cell outputs.
+_NATIVE_LOG = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} [\d:. ]+\d+ \w+\.cc:\d+\]"
+    r"|To enable the following instructions:)"
+)
+
+
+def strip_native_logs(nb) -> None:
+    """Drop TensorFlow's native log lines from stderr outputs (they say nothing to a reader)."""
+    for cell in nb.cells:
+        kept = []
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                lines = [l for l in output["text"].splitlines(keepends=True) if not _NATIVE_LOG.match(l)]
+                if not "".join(lines).strip():
+                    continue
+                output["text"] = "".join(lines)
+            kept.append(output)
+        if "outputs" in cell:
+            cell["outputs"] = kept
 
 
 def _save_pictures(nb, folder: Path) -> int:
@@ -84,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     nb.add_argument("--dir", default="notebooks", help="folder holding the course notebooks")
     nb.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: $DALLE_EDU_PRESET or detected)")
     nb.add_argument("--only", nargs="*", help="chapter prefixes to run, e.g. --only 01 03")
+    nb.add_argument("--inplace", action="store_true",
+                    help="write the executed notebooks back into --dir (refreshes committed outputs)")
     nb.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
     nb.set_defaults(func=_run_notebooks)
     return parser

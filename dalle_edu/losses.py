@@ -119,12 +119,12 @@ def wasserstein_g_loss(fake_logits):
     return -ops.mean(_float(fake_logits))
 
 
-def gradient_penalty(critic, real, fake, seed=None, *critic_args, **critic_kwargs):
+def gradient_penalty(critic, real, fake, seed=None):
     """WGAN-GP term E[(||grad_x C(x_hat)||_2 - 1)^2], x_hat on lines between real and fake.
 
-    ``critic`` is called as ``critic(x_hat, *critic_args, **critic_kwargs)`` (pass the
-    conditioning there for conditional critics). Uses ``tf.GradientTape``, so it needs
-    the TensorFlow backend, like the rest of the course.
+    ``critic`` is called as ``critic(x_hat)``; for a conditional critic pass a closure,
+    ``lambda x: D([x, y])``. ``seed`` (an int or ``keras.random.SeedGenerator``) draws the
+    mixing weights. Uses ``tf.GradientTape``, so it needs the TensorFlow backend.
     """
     import tensorflow as tf
 
@@ -136,7 +136,7 @@ def gradient_penalty(critic, real, fake, seed=None, *critic_args, **critic_kwarg
     x_hat = eps * real + (1.0 - eps) * fake
     with tf.GradientTape() as tape:
         tape.watch(x_hat)
-        out = critic(x_hat, *critic_args, **critic_kwargs)
+        out = critic(x_hat)
     grads = tape.gradient(out, x_hat)
     norms = tf.sqrt(tf.reduce_sum(tf.reshape(grads, [batch, -1]) ** 2, axis=1) + 1e-12)
     return tf.reduce_mean((norms - 1.0) ** 2)

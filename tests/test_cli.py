@@ -46,3 +46,25 @@ def test_failing_notebook_gives_exit_code_1(tmp_path, capsys):
     nbformat.write(nb, tmp_path / "01_bad.ipynb")
     assert cli.main(["notebooks", "--dir", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+def test_strip_native_logs_keeps_real_stderr():
+    import nbformat
+
+    from dalle_edu.cli import strip_native_logs
+
+    cell = nbformat.v4.new_code_cell("import tensorflow")
+    cell.outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=(
+            "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+            "I0000 00:00:1795870626.076649    9384 port.cc:153] oneDNN custom operations are on.\n")),
+        nbformat.v4.new_output("stream", name="stderr", text=(
+            "E0000 00:00:1795869976.904892    3742 cuda_platform.cc:52] failed call to cuInit\n"
+            "UserWarning: a real warning\n")),
+        nbformat.v4.new_output("stream", name="stdout", text="I0000 stays: stdout is the reader's\n"),
+    ]
+    nb = nbformat.v4.new_notebook(cells=[cell])
+    strip_native_logs(nb)
+    texts = [(o["name"], o["text"]) for o in nb.cells[0].outputs]
+    assert texts == [("stderr", "UserWarning: a real warning\n"),
+                     ("stdout", "I0000 stays: stdout is the reader's\n")]

@@ -302,7 +302,7 @@ def test_gradient_penalty_on_image_batches_and_keras_critic():
     assert _np(losses.gradient_penalty(critic, real, fake, seed=0)) == pytest.approx(1.0, rel=1e-5)
 
 
-def test_gradient_penalty_passes_conditioning_to_the_critic():
+def test_gradient_penalty_with_a_conditional_critic_closure():
     seen = {}
 
     def critic(x, y, scale=1.0):
@@ -310,6 +310,6 @@ def test_gradient_penalty_passes_conditioning_to_the_critic():
         return scale * tf.reduce_sum(x, axis=1, keepdims=True)  # w = (1, 1) * scale
 
     real, fake = np.ones((3, 2), "float32"), np.zeros((3, 2), "float32")
-    gp = _np(losses.gradient_penalty(critic, real, fake, 0, "caption", scale=2.0))
+    gp = _np(losses.gradient_penalty(lambda x: critic(x, "caption", scale=2.0), real, fake, seed=0))
     assert seen == {"y": "caption", "scale": 2.0}
     assert gp == pytest.approx((2.0 * math.sqrt(2.0) - 1.0) ** 2, rel=1e-5)

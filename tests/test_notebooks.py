@@ -50,6 +50,9 @@ def test_committed_with_real_outputs(path):
     assert any("image/png" in o.get("data", {}) for o in outputs), f"{path.name}: no figure"
     text = json.dumps(outputs)
     assert "preset: smoke" not in text, f"{path.name}: committed from a smoke run; use the cpu preset"
+    assert "absl::InitializeLog" not in text and "cudart_stub" not in text, (
+        f"{path.name}: TensorFlow's native log lines are in the outputs; refresh it with "
+        "`dalle-edu notebooks --preset cpu --only NN --inplace`, which strips them")
     assert len(text) < 3_000_000, f"{path.name}: outputs are {len(text) / 1e6:.1f} MB"
     checked = [c for c in code if _src(c).lstrip().startswith("# NBVAL_CHECK_OUTPUT")]
     for c in checked:
