@@ -74,6 +74,10 @@ class SampleGrid(keras.callbacks.Callback):
         self.frames, self.gif_path = [], None
 
     def on_train_begin(self, logs=None):
+        if getattr(self.model, "conditional", None) and self.cond is None:
+            raise ValueError("SampleGrid for a conditional GAN needs cond= (one condition per sample)")
+        if self.cond is not None and self.noise is None:
+            self.n = len(self.cond)
         if self.noise is None:  # fixed for the whole run, so frames are comparable
             rng = np.random.default_rng(self.seed)
             self.noise = rng.standard_normal((self.n, self.model.latent_dim)).astype("float32")

@@ -26,6 +26,8 @@ same random stream (see ``dalle_edu.callbacks.Checkpoint`` and ``fit(resume_from
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import keras
 from keras import ops
@@ -181,6 +183,8 @@ class GAN(keras.Model):
         We write it for any loss as the mean of two ordinary D losses,
         ``1/2 [L_D(real, fake) + L_D(real, wrong)]``, which for BCE is exactly Reed's
         weighting: the real term keeps weight 1, the two "fake" kinds share the other 1.
+        The wrong condition is the batch's conditions rolled by one; with class labels it
+        equals the right one by chance about 1/num_classes of the time (captions rarely do).
         """
         d_loss = self.loss_pair.d_loss(real_logits, fake_logits)
         if wrong_logits is None:
@@ -291,7 +295,8 @@ class GAN(keras.Model):
         optimizers, EMA, step k, RNG) and skips the first k batches of ``x``. Pass the
         same, freshly built, deterministically shuffled dataset (``shuffle(..., seed=s)``)
         and the same ``epochs`` as the original run: training stops at the original
-        last step, bit-identical to an uninterrupted run (CPU, op determinism on).
+        last step, bit-identical to an uninterrupted run (CPU, op determinism on,
+        ``steps_per_execution=1``: callbacks, and so the stop, run once per execution).
         """
         self.check_data(x, y)
         callbacks = list(callbacks or [])
@@ -309,6 +314,9 @@ class GAN(keras.Model):
                                  "shuffle, so the data position can be restored by skipping batches")
             if steps_per_epoch is None:
                 raise ValueError("fit(resume_from=...) with an endless dataset needs steps_per_epoch")
+            if self.steps_per_execution != 1:
+                warnings.warn("exact resumption needs steps_per_execution=1; with "
+                              f"{self.steps_per_execution} the resumed run may end a few steps late")
             k = resume(self, resume_from)
             x = x.skip(k)
             initial_epoch = max(initial_epoch, k // steps_per_epoch)

@@ -135,6 +135,15 @@ def test_sample_grid_writes_frames_and_a_gif(tmp_path):
     assert grid.frames[0].shape == (17, 17, 1) and grid.frames[0].dtype == np.uint8  # 2x2 of 8x8, 1px gaps
 
 
+def test_sample_grid_for_a_conditional_gan_needs_conditions(tmp_path):
+    gan = build(conditional="label")
+    with pytest.raises(ValueError, match="needs cond="):
+        gan.fit(dataset("label"), epochs=1, steps_per_epoch=1, verbose=0, callbacks=[SampleGrid(show=False)])
+    grid = SampleGrid(cond=[0, 1, 2], show=False, gif=False)
+    gan.fit(dataset("label"), epochs=1, steps_per_epoch=1, verbose=0, callbacks=[grid])
+    assert grid.frames[0].shape == (17, 17, 1)  # 3 samples on a 2x2 grid
+
+
 def test_standard_callbacks_log_csv_and_tensorboard(tmp_path):
     gan = build()
     has_tb = importlib.util.find_spec("tensorboard") is not None  # not a course dependency
