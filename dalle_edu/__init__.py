@@ -20,6 +20,10 @@ _LAZY = {
     "gan": "dalle_edu.gan",
     "callbacks": "dalle_edu.callbacks",
     "GAN": "dalle_edu.gan",
+    "evaluation": "dalle_edu.evaluation",
+    "t2i": "dalle_edu.t2i",
+    "api": "dalle_edu.api",
+    "generate": "dalle_edu.api",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

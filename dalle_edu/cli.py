@@ -1,5 +1,10 @@
 """The ``dalle-edu`` command.
 
+    dalle-edu generate "a big red circle at the top left" -n 8 -o grid.png
+    dalle-edu train --preset cpu [--out runs/t2i] [--resume]
+    dalle-edu evaluate [--weights runs/t2i]
+    dalle-edu notebooks --out course_output [--preset cpu] [--only 01]
+
     dalle-edu notebooks --out course_output [--preset cpu] [--only 01]
 
 runs every course notebook headless, in order, and writes the pictures each one draws
@@ -105,9 +110,70 @@ def _save_pictures(nb, folder: Path) -> int:
     return n
 
 
+def _generate(args) -> int:
+    from dalle_edu import api, viz
+
+    if args.n < 1:
+        raise UsageError(f"-n must be at least 1, got {args.n}")
+    out = Path(args.out)
+    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise UsageError(f"-o {out}: give a .png or .jpg file name")
+    t0 = time.perf_counter()
+    images = api.generate(args.prompts, seed=args.seed, n_per_prompt=args.n, weights=args.weights)
+    from PIL import Image
+
+    grid = viz.tile(images, nrow=args.n)  # one row per prompt
+    scale = max(1, 256 // images.shape[1])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(out)
+    print(f"wrote {out}: {len(args.prompts)} prompt(s) x {args.n} image(s) "
+          f"({time.perf_counter() - t0:.2f} s)")
+    return 0
+
+
+def _train(args) -> int:
+    from dalle_edu import api, presets
+
+    preset = args.preset or presets.detect()
+    overrides = {"steps": args.steps} if args.steps else {}
+    print(f"training the text-to-image GAN, preset {preset}; checkpoints in {args.out}/checkpoints"
+          + (" (resuming)" if args.resume else ""))
+    api.train(preset, args.out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2,
+              **overrides)
+    print(f"saved the model to {args.out}/; try: dalle-edu generate \"a blue circle\" --weights {args.out}")
+    return 0
+
+
+def _evaluate(args) -> int:
+    from dalle_edu import api
+
+    result = api.evaluate(args.weights, n=args.n)
+    print(f"{'measure':<22}value")
+    for k, v in result.items():
+        print(f"{k:<22}{v}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dalle-edu", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("generate", help="draw images from text prompts with a trained model")
+    g.add_argument("prompts", nargs="+", help='e.g. "a big red circle at the top left"')
+    g.add_argument("-n", type=int, default=8, help="images per prompt (default 8)")
+    g.add_argument("-o", "--out", default="grid.png", help="output picture (default grid.png)")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--weights", default=None, help="a trained model folder (default: the shipped model)")
+    g.set_defaults(func=_generate)
+    t = sub.add_parser("train", help="train the text-to-image GAN (progress bar, checkpoints)")
+    t.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: detected)")
+    t.add_argument("--out", default="runs/t2i", help="folder for checkpoints and the trained model")
+    t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    t.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    t.set_defaults(func=_train)
+    e = sub.add_parser("evaluate", help="print the caption-fidelity table of a trained model")
+    e.add_argument("--weights", default=None, help="a trained model folder (default: the shipped model)")
+    e.add_argument("-n", type=int, default=1000, help="prompts per split")
+    e.set_defaults(func=_evaluate)
     nb = sub.add_parser("notebooks", help="run every course notebook headless and save its pictures")
     nb.add_argument("--out", default="course_output", help="folder for pictures and executed notebooks")
     nb.add_argument("--dir", default="notebooks", help="folder holding the course notebooks")

@@ -98,12 +98,15 @@ def dcgan_generator(latent_dim=100, image_size=32, channels=1, width=64, num_cla
 
 
 def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, cond_dim=None,
-                        conditioning="concat", embed_dim=8, name="dcgan_discriminator"):
+                        conditioning="concat", embed_dim=8, aux_outputs=None,
+                        name="dcgan_discriminator"):
     """DCGAN discriminator: image (and condition) -> (B, 1) logit (raw score, no sigmoid).
 
     ``conditioning="concat"`` tiles an ``embed_dim``-wide condition embedding over the
     image as extra channels (Chapter 4); ``"projection"`` adds ``<embed(y), phi(x)>`` to
-    the output (Miyato & Koyama 2018, Chapter 6).
+    the output (Miyato & Koyama 2018, Chapter 6). ``aux_outputs=K`` adds a second output,
+    (B, K) classification logits read from the same features (the auxiliary classifier
+    of AC-GAN / TAC-GAN, Chapter 6): the model then returns ``[logit, aux_logits]``.
     """
     blocks = num_blocks(image_size)
     kind = check_condition_args(num_classes, cond_dim)
@@ -127,4 +130,6 @@ def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, c
         out = ProjectionHead(num_classes, cond_dim, name="projection")([phi, inputs[1]])
     else:
         out = layers.Dense(1, name="logit")(phi)  # (B, 1)
+    if aux_outputs:
+        out = [out, layers.Dense(int(aux_outputs), name="aux_logits")(phi)]  # + (B, K)
     return keras.Model(inputs if conditional else x, out, name=name)

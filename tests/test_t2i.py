@@ -1,0 +1,137 @@
+"""The text-to-image GAN (Chapter 6): config, text encoder, training, files, errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dalle_edu import api, t2i, text
+from dalle_edu.data import shapes
+
+TINY = dict(n_train=256, steps=12, encoder_steps=30, width=8, batch_size=16, latent_dim=16)
+
+
+def test_config_rejects_unknown_keys_and_sizes_by_preset():
+    with pytest.raises(ValueError, match="unknown config keys: widht"):
+        t2i.T2IConfig.from_dict({"widht": 3})
+    assert t2i.T2IConfig.for_preset("cpu").image_size == 32
+    assert t2i.T2IConfig.for_preset("gpu").image_size == 64  # SHAPES_WORLD.md
+    assert t2i.T2IConfig.for_preset("smoke", steps=7).steps == 7
+
+
+def test_condition_layout():
+    assert t2i.COND_DIM == 8 + 4 + 3 + 4 + 4
+    cond = np.zeros((2, t2i.COND_DIM), np.float32)
+    cond[1, t2i._UNSAID_INDEX["vpos"]] = 0.9  # second prompt leaves the vertical position out
+    np.testing.assert_array_equal(t2i.named_mask(cond), [[1, 1, 1, 1, 1], [1, 1, 1, 0, 1]])
+
+
+def test_text_encoder_is_a_bag_of_words():
+    enc = t2i.build_text_encoder(8)
+    a, b = t2i.encode_prompts(enc, ["a big red circle at the top left", "the top left red big circle at a"])
+    np.testing.assert_allclose(a, b, atol=1e-6)  # word order and padding do not matter
+    for o, (k, v) in zip(t2i._OFFSETS, t2i.HEADS.items()):
+        assert a[o:o + len(v)].sum() == pytest.approx(1.0, abs=1e-5)  # one distribution per head
+
+
+def test_pretrained_encoder_reads_held_out_pairs():
+    enc = t2i.pretrain_text_encoder(t2i.build_text_encoder(32), steps=300, seed=0)
+    prompts = ["a green triangle", "a big blue circle at the bottom right", "an orange square",
+               "a small white diamond in the center"]
+    cond = t2i.encode_prompts(enc, prompts)
+    got = [shapes.VALUES["color"][int(np.argmax(c[:8]))] + " " + shapes.SHAPES[int(np.argmax(c[8:12]))]
+           for c in cond]
+    assert got == ["green triangle", "blue circle", "orange square", "white diamond"]
+    np.testing.assert_array_equal(t2i.named_mask(cond)[:, 2:], [[0, 0, 0], [1, 1, 1], [0, 0, 0], [1, 1, 1]])
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    out = tmp_path_factory.mktemp("t2i")
+    model, _ = t2i.train(t2i.T2IConfig(**TINY), out, verbose=0, checkpoint_every=6)
+    return out, model
+
+
+def test_generate_shape_dtype_and_determinism(tiny_model):
+    out, model = tiny_model
+    prompts = ["a big red circle at the top left", "a blue circle"]
+    a = model.generate(prompts, seed=0)
+    assert a.shape == (2, 32, 32, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, model.generate(prompts, seed=0))
+    assert not np.array_equal(a, model.generate(prompts, seed=1))
+    assert model.generate(prompts, seed=0, n_per_prompt=3).shape == (6, 32, 32, 3)
+    loaded = t2i.TextToImage.load(out)
+    np.testing.assert_array_equal(a, loaded.generate(prompts, seed=0))  # saved == trained
+
+
+def test_resume_continues_exactly(tiny_model, tmp_path):
+    out, model = tiny_model
+    half = t2i.T2IConfig(**{**TINY, "steps": 6})
+    t2i.train(half, tmp_path, verbose=0, checkpoint_every=6)  # "killed" after step 6
+    resumed, _ = t2i.train(t2i.T2IConfig(**TINY), tmp_path, resume=True, verbose=0, checkpoint_every=6)
+    for w_full, w_resumed in zip(model.generator.get_weights(), resumed.generator.get_weights()):
+        np.testing.assert_array_equal(w_full, w_resumed)
+
+
+def test_resume_without_a_run_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="nothing to resume"):
+        t2i.train(t2i.T2IConfig(**TINY), tmp_path / "empty", resume=True, verbose=0)
+
+
+def test_bad_prompts_are_clear_errors(tiny_model):
+    out, _ = tiny_model
+    with pytest.raises(ValueError, match="unknown word 'purple'"):
+        api.generate(["a purple circle"], weights=out)
+    with pytest.raises(ValueError, match="empty prompt"):
+        api.generate([""], weights=out)
+    with pytest.raises(ValueError, match="contradictory"):
+        api.generate(["a red blue circle"], weights=out)
+    with pytest.raises(ValueError, match="no prompts"):
+        api.generate([], weights=out)
+
+
+def test_weights_errors(tiny_model, tmp_path):
+    out, _ = tiny_model
+    with pytest.raises(t2i.WeightsError, match="missing config.json"):
+        t2i.TextToImage.load(tmp_path)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for f in out.glob("*.*"):
+        (broken / f.name).write_bytes(f.read_bytes())
+    (broken / "generator.weights.h5").write_bytes(b"not an hdf5 file")
+    with pytest.raises(t2i.WeightsError, match="generator.weights.h5"):
+        t2i.TextToImage.load(broken)
+    other = tmp_path / "other"
+    other.mkdir()
+    for f in out.glob("*.*"):
+        (other / f.name).write_bytes(f.read_bytes())
+    config = json.loads((other / "config.json").read_text())
+    config["width"] *= 2  # weights of another architecture
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(t2i.WeightsError, match="does not fit this architecture"):
+        t2i.TextToImage.load(other)
+    (other / "config.json").write_text("{not json")
+    with pytest.raises(t2i.WeightsError, match="corrupt config"):
+        t2i.TextToImage.load(other)
+
+
+def test_cli_generate_and_its_errors(tiny_model, tmp_path, capsys):
+    from dalle_edu import cli
+
+    out, _ = tiny_model
+    png = tmp_path / "grid.png"
+    assert cli.main(["generate", "a big red circle at the top left", "a blue circle", "-n", "3",
+                     "-o", str(png), "--weights", str(out)]) == 0
+    from PIL import Image
+
+    # 3 per row, 2 rows, 1-px gaps, each pixel drawn 8x8 (256 // 32) so the grid is easy to see
+    assert Image.open(png).size == (8 * (3 * 33 - 1), 8 * (2 * 33 - 1))
+    capsys.readouterr()
+    for argv, message in [
+        (["generate", "a purpel circle", "--weights", str(out)], "unknown word 'purpel'"),
+        (["generate", "a circle", "--weights", str(tmp_path / "none")], "no trained model"),
+        (["generate", "a red circle", "-o", str(tmp_path / "x.txt"), "--weights", str(out)], ".png"),
+    ]:
+        assert cli.main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("dalle-edu: error:") and message in err and "\n" not in err
