@@ -1,4 +1,4 @@
-"""Callbacks for ``GAN.fit``: sample grids, exact checkpoints, a NaN guard — Chapters 3 and 5.
+"""Callbacks for ``GAN.fit``: sample grids, exact checkpoints, a NaN guard — Chapters 3 and 6.
 
 **Exact resumption.** ``Checkpoint`` stores everything a training step reads:
 generator, discriminator and EMA weights, both optimizers' state (step counts, Adam

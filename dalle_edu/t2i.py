@@ -324,9 +324,11 @@ class TextToImage:
             cond = self.conditions(prompts)
         cond = np.repeat(np.asarray(cond, np.float32), int(n_per_prompt), axis=0)
         z = np.random.default_rng(seed).standard_normal((len(cond), self.config.latent_dim))
-        if self._infer is None:  # one traced function: warm calls take milliseconds
+        if self._infer is None:  # traced once for any batch size: warm calls take milliseconds
             G = self.generator
-            self._infer = tf.function(lambda z, c: G([z, c], training=False), reduce_retracing=True)
+            spec = [tf.TensorSpec([None, self.config.latent_dim], tf.float32),
+                    tf.TensorSpec([None, COND_DIM], tf.float32)]
+            self._infer = tf.function(lambda z, c: G([z, c], training=False), input_signature=spec)
         out = self._infer(tf.constant(z, tf.float32), tf.constant(cond)).numpy()
         return np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
@@ -411,6 +413,7 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1,
         raise ValueError(f"steps ({config.steps}) must be a multiple of {steps_per_epoch}")
     epochs = max(1, -(-config.steps // steps_per_epoch))
     rows = []
+    sampler = TextToImage(config, encoder, gan.ema_generator or gan.generator)
 
     class _Clock(keras.callbacks.Callback):  # training time only: evaluation is not counted
         def on_train_begin(self, logs=None):
@@ -419,9 +422,8 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1,
         def on_epoch_end(self, epoch, logs=None):
             self.total += time.perf_counter() - self.t0
             if eval_every and probe is not None and (epoch + 1) % eval_every == 0:
-                model = TextToImage(config, encoder, gan.ema_generator or gan.generator)
                 rows.append({"step": int(gan.step.numpy()), "train_seconds": round(self.total, 1),
-                             **evaluate(model, probe, n=500)})
+                             **evaluate(sampler, probe, n=500)})
                 if verbose:
                     print(json.dumps(rows[-1]))
             self.t0 = time.perf_counter()

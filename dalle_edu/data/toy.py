@@ -1,4 +1,4 @@
-"""Toy densities with exact pdfs — Chapters 1–3 (the GAN game in 1-D, mode collapse in 2-D).
+"""Toy densities with exact pdfs — Chapters 1–2 (the GAN game in 1-D, mode collapse in 2-D).
 
 Mixtures of isotropic Gaussians whose density is known in closed form, so a chapter can
 plot a generator's samples against the truth and count the modes it found::
@@ -86,14 +86,14 @@ def mixture_1d(means=(-2.0, 2.0), stds=0.5, weights=None) -> GaussianMixture:
 
 
 def ring(n_modes: int = 8, radius: float = 2.0, std: float = 0.02) -> GaussianMixture:
-    """n_modes Gaussians evenly on a circle (the unrolled-GAN benchmark). Chapter 3."""
+    """n_modes Gaussians evenly on a circle (the unrolled-GAN benchmark). Chapter 2."""
     angle = 2 * np.pi * np.arange(n_modes) / n_modes
     means = radius * np.stack([np.cos(angle), np.sin(angle)], axis=1)   # (k, 2)
     return GaussianMixture(means, std, name="ring")
 
 
 def grid(k: int = 5, spacing: float = 2.0, std: float = 0.05) -> GaussianMixture:
-    """k x k Gaussians on a square grid centred at 0 (the VEEGAN/PacGAN benchmark). Chapter 3."""
+    """k x k Gaussians on a square grid centred at 0 (the VEEGAN/PacGAN benchmark). Chapter 2."""
     ticks = (np.arange(k) - (k - 1) / 2) * spacing
     means = np.stack(np.meshgrid(ticks, ticks, indexing="ij"), axis=-1).reshape(-1, 2)
     return GaussianMixture(means, std, name="grid")
@@ -106,7 +106,7 @@ class Coverage(NamedTuple):
 
 def modes_covered(samples, mixture: GaussianMixture, radius: float | None = None,
                   min_count: int | None = None) -> Coverage:
-    """Count the modes a generator covers — the mode-collapse metric of Chapter 3.
+    """Count the modes a generator covers — the mode-collapse metric of Chapter 2.
 
     A sample is high quality when it lies within ``radius`` (default: 3 standard
     deviations of that mode) of its nearest mode. A mode is covered when at least

@@ -104,7 +104,7 @@ def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, c
 
     ``conditioning="concat"`` tiles an ``embed_dim``-wide condition embedding over the
     image as extra channels (Chapter 4); ``"projection"`` adds ``<embed(y), phi(x)>`` to
-    the output (Miyato & Koyama 2018, Chapter 6). ``aux_outputs=K`` adds a second output,
+    the output (Miyato & Koyama 2018, Chapter 4). ``aux_outputs=K`` adds a second output,
     (B, K) classification logits read from the same features (the auxiliary classifier
     of AC-GAN / TAC-GAN, Chapter 6): the model then returns ``[logit, aux_logits]``.
     """
