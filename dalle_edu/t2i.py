@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,7 @@ class T2IConfig:
     matching_aware: bool = True
     aux_weight: float = 1.0  # 0 turns the auxiliary classifier off
     gan_int: bool = False
+    mode_seeking: float = 0.0  # weight of MSGAN's diversity term (Mao et al. 2019); 0 = off
     ema: float = 0.995
     encoder_steps: int = 1_500
     seed: int = 0
@@ -193,9 +195,10 @@ def _make_gan_class():
         """
 
         def __init__(self, generator, discriminator, latent_dim, aux_weight=1.0, gan_int=False,
-                     **kwargs):
+                     mode_seeking=0.0, **kwargs):
             super().__init__(generator, discriminator, latent_dim, conditional="text", **kwargs)
             self.aux_weight, self.gan_int = float(aux_weight), bool(gan_int)
+            self.mode_seeking = float(mode_seeking)
 
         def _unpack(self, data):
             real, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -225,7 +228,8 @@ def _make_gan_class():
             self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, D_vars), D_vars))
 
             with tf.GradientTape() as tape:
-                fake = self._G(self._noise(batch), cond, training=True)
+                z = self._noise(batch)
+                fake = self._G(z, cond, training=True)
                 logits, aux = self._D(fake, cond)
                 g_loss = self.loss_pair.g_loss(logits)
                 if self.aux_weight:  # ...and G is rewarded when D reads what the prompt says
@@ -234,6 +238,16 @@ def _make_gan_class():
                     mixed = 0.5 * (cond + ops.roll(cond, 1, axis=0))
                     inter, _ = self._D(self._G(self._noise(batch), mixed, training=True), mixed)
                     g_loss += self.loss_pair.g_loss(inter)
+                if self.mode_seeking:  # MSGAN: two noises, same caption -> the images must differ
+                    # ...but only where the caption leaves something free (size or position
+                    # unsaid): a full caption fixes the picture up to a little jitter.
+                    free = 1.0 - said[:, 2] * said[:, 3] * said[:, 4]  # (B,)
+                    z2 = self._noise(batch)
+                    fake2 = self._G(z2, cond, training=True)
+                    ratio = (ops.mean(ops.abs(fake - fake2), axis=(1, 2, 3))
+                             / ops.mean(ops.abs(z - z2), axis=1))  # (B,)
+                    g_loss += self.mode_seeking * (ops.sum(free / (ratio + 1e-5))
+                                                   / ops.maximum(ops.sum(free), 1.0))
             self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, G_vars), G_vars))
             if self.ema_generator is not None:
                 self._update_ema()
@@ -265,6 +279,7 @@ def build_gan(config: T2IConfig):
                             conditioning="projection", aux_outputs=sum(AUX_SIZES) if c.aux_weight else None,
                             name="t2i_discriminator")
     gan = _make_gan_class()(G, D, c.latent_dim, aux_weight=c.aux_weight, gan_int=c.gan_int,
+                            mode_seeking=c.mode_seeking,
                             matching_aware=c.matching_aware, ema=c.ema, seed=c.seed)
     opt = lambda: keras.optimizers.Adam(c.lr, beta_1=0.0, beta_2=0.9)  # noqa: E731 (SNGAN's betas)
     gan.compile(opt(), opt(), loss=c.loss)
@@ -362,8 +377,12 @@ class TextToImage:
         encoder = build_text_encoder(config.embed_dim)
         for model, path in ((G, files[1]), (encoder, files[2])):
             try:
-                model.load_weights(path)
-            except (ValueError, KeyError) as err:
+                with warnings.catch_warnings():
+                    # Keras only *warns* when part of a file fits no layer and then keeps
+                    # fresh random weights there; a half-loaded model must be an error.
+                    warnings.simplefilter("error", UserWarning)
+                    model.load_weights(path)
+            except (ValueError, KeyError, UserWarning) as err:
                 raise WeightsError(f"{path} does not fit this architecture ({model.name}): "
                                    f"{str(err).splitlines()[0][:200]}") from None
             except OSError as err:
@@ -424,8 +443,8 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1,
             if eval_every and probe is not None and (epoch + 1) % eval_every == 0:
                 rows.append({"step": int(gan.step.numpy()), "train_seconds": round(self.total, 1),
                              **evaluate(sampler, probe, n=500)})
-                if verbose:
-                    print(json.dumps(rows[-1]))
+                if eval_every:  # the caller asked for the fidelity-vs-time rows
+                    print(json.dumps(rows[-1]), flush=True)
             self.t0 = time.perf_counter()
 
     callbacks = [_Clock(), cbs.Checkpoint(ckpt_dir, every_n_steps=checkpoint_every, keep=2),
