@@ -1,6 +1,7 @@
 """The text-to-image GAN (Chapter 6): config, text encoder, training, files, errors."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -90,21 +91,20 @@ def test_bad_prompts_are_clear_errors(tiny_model):
         api.generate([], weights=out)
 
 
+def _copy_model(src, dst):
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("checkpoints"))
+    return dst
+
+
 def test_weights_errors(tiny_model, tmp_path):
     out, _ = tiny_model
     with pytest.raises(t2i.WeightsError, match="missing config.json"):
         t2i.TextToImage.load(tmp_path)
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    for f in out.glob("*.*"):
-        (broken / f.name).write_bytes(f.read_bytes())
+    broken = _copy_model(out, tmp_path / "broken")
     (broken / "generator.weights.h5").write_bytes(b"not an hdf5 file")
     with pytest.raises(t2i.WeightsError, match="generator.weights.h5"):
         t2i.TextToImage.load(broken)
-    other = tmp_path / "other"
-    other.mkdir()
-    for f in out.glob("*.*"):
-        (other / f.name).write_bytes(f.read_bytes())
+    other = _copy_model(out, tmp_path / "other")
     config = json.loads((other / "config.json").read_text())
     config["width"] *= 2  # weights of another architecture
     (other / "config.json").write_text(json.dumps(config))
