@@ -17,8 +17,10 @@ discrete VAE plus an autoregressive transformer with CLIP reranking). Pieces:
 * **Training** (``TextToImageGAN``): hinge loss; the matching-aware term of Reed et al.
   (a real image with a mismatched caption is scored as fake); the auxiliary loss (D
   learns to name the attributes of *real* images; G is rewarded when D reads the
-  attributes its prompt names); optionally GAN-INT (G also trained on interpolated
-  captions); an EMA of the generator, which is the one we sample from.
+  attributes its prompt names); a mode-seeking term (MSGAN, Mao et al. 2019) on captions
+  that leave size or position unsaid, so "a red circle" lands in many places instead of
+  one; optionally GAN-INT (G also trained on interpolated captions); an EMA of the
+  generator, which is the one we sample from.
 
 Shapes: z (B, latent); condition (B, COND_DIM); images (B, S, S, 3) in [-1, 1].
 """
@@ -74,7 +76,7 @@ class T2IConfig:
     matching_aware: bool = True
     aux_weight: float = 1.0  # 0 turns the auxiliary classifier off
     gan_int: bool = False
-    mode_seeking: float = 0.0  # weight of MSGAN's diversity term (Mao et al. 2019); 0 = off
+    mode_seeking: float = 1.0  # MSGAN diversity term (Mao et al. 2019) on free attributes; 0 = off
     ema: float = 0.995
     encoder_steps: int = 1_500
     seed: int = 0
