@@ -135,3 +135,11 @@ def test_cli_generate_and_its_errors(tiny_model, tmp_path, capsys):
         assert cli.main(argv) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("dalle-edu: error:") and message in err and "\n" not in err
+
+
+def test_gpu_preset_trains_at_64(tmp_path):
+    """The gpu preset's architecture (64x64, wider) builds and takes a step on any machine."""
+    config = t2i.T2IConfig.for_preset("gpu", n_train=256, steps=2, encoder_steps=10, batch_size=8)
+    assert (config.image_size, config.width) == (64, 64)
+    model, _ = t2i.train(config, tmp_path, verbose=0)
+    assert model.generate(["a white diamond"], seed=0).shape == (1, 64, 64, 3)
