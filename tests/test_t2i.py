@@ -9,7 +9,9 @@ import pytest
 from dalle_edu import api, t2i, text
 from dalle_edu.data import shapes
 
-TINY = dict(n_train=256, steps=12, encoder_steps=30, width=8, batch_size=16, latent_dim=16)
+# mode_seeking on, so the exact-resume test covers that path of train_step too
+TINY = dict(n_train=256, steps=12, encoder_steps=30, width=8, batch_size=16, latent_dim=16,
+            mode_seeking=1.0)
 
 
 def test_config_rejects_unknown_keys_and_sizes_by_preset():
@@ -143,3 +145,27 @@ def test_gpu_preset_trains_at_64(tmp_path):
     assert (config.image_size, config.width) == (64, 64)
     model, _ = t2i.train(config, tmp_path, verbose=0)
     assert model.generate(["a white diamond"], seed=0).shape == (1, 64, 64, 3)
+
+
+def test_fill_unsaid_samples_only_what_the_prompt_leaves_out():
+    enc = t2i.pretrain_text_encoder(t2i.build_text_encoder(32), steps=300, seed=0)
+    cond = t2i.encode_prompts(enc, ["a red circle"] * 200 + ["a big red circle at the top left"])
+    filled = t2i.fill_unsaid(cond, np.random.default_rng(0))
+    np.testing.assert_array_equal(filled[:, :12], cond[:, :12])  # colour and shape untouched
+    np.testing.assert_array_equal(filled[-1], cond[-1])  # a complete prompt is left alone
+    assert t2i.named_mask(filled).min() == 1.0  # every head now names a value
+    picks = {tuple(np.argmax(filled[i, o:o + 4]) for o in (15, 19)) for i in range(200)}
+    assert len(picks) == 9  # all nine positions drawn for "a red circle"
+    np.testing.assert_array_equal(filled, t2i.fill_unsaid(cond, np.random.default_rng(0)))
+
+
+@pytest.mark.skipif(not api.DEFAULT_MODEL.is_dir(), reason="no shipped model")
+def test_shipped_model_generates_without_training():
+    images = api.generate(["a big red circle at the top left", "a blue circle"], seed=0)
+    assert images.shape == (2, 32, 32, 3) and images.dtype == np.uint8
+    np.testing.assert_array_equal(images, api.generate(["a big red circle at the top left",
+                                                        "a blue circle"], seed=0))
+    # the probe reads the complete prompt back from the shipped model's picture
+    probe = api.load_probe()
+    read = probe.predict(images[:1])[0]
+    assert read == dict(color="red", shape="circle", size="big", vpos="top", hpos="left")
