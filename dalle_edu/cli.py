@@ -148,9 +148,10 @@ def _evaluate(args) -> int:
     from dalle_edu import api
 
     result = api.evaluate(args.weights, n=args.n)
-    print(f"{'measure':<22}value")
+    width = max(len(k) for k in result) + 2
+    print(f"{'measure':<{width}}value")
     for k, v in result.items():
-        print(f"{k:<22}{v}")
+        print(f"{k:<{width}}{v}")
     return 0
 
 
