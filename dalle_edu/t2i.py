@@ -383,8 +383,9 @@ class TextToImage:
             spec = [tf.TensorSpec([None, self.config.latent_dim], tf.float32),
                     tf.TensorSpec([None, COND_DIM], tf.float32)]
             self._infer = tf.function(lambda z, c: G([z, c], training=False), input_signature=spec)
-        out = self._infer(tf.constant(z, tf.float32), tf.constant(cond)).numpy()
-        return np.clip(np.rint((out + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        from dalle_edu import viz
+
+        return viz.to_uint8(self._infer(tf.constant(z, tf.float32), tf.constant(cond)).numpy())
 
     # --- files ----------------------------------------------------------------------
 
