@@ -1,59 +1,20 @@
-"""Pictures of training: image grids, loss curves, GIFs — used in every chapter.
+"""Plots of training: image grids with titles, loss curves — used in every chapter.
 
-``to_uint8``, ``tile`` and ``save_gif`` need only numpy and Pillow (the training
-callbacks use them); matplotlib is imported inside the plotting functions, so this
-module stays light and never imports TensorFlow.
+The array helpers (``to_uint8``, ``tile``, ``save_gif``) live in ``dalle_edu.images``.
+matplotlib is imported inside the plotting functions, so this module never imports
+TensorFlow.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
-__all__ = ["to_uint8", "tile", "image_grid", "plot_history", "save_gif"]
+# to_uint8 is re-exported too: notebooks 3, 4 and 6 call viz.to_uint8 and viz.tile
+from dalle_edu.images import _as_nhwc, tile, to_uint8  # noqa: F401
 
-
-def to_uint8(images):
-    """uint8 pixels from uint8 input (unchanged) or floats in [-1, 1] (the GAN's tanh range).
-
-    Values outside [-1, 1] are clipped and NaN becomes mid-grey, so a diverged run
-    still draws.
-    """
-    a = np.asarray(images)
-    if a.dtype == np.uint8:
-        return a
-    if not np.issubdtype(a.dtype, np.number):
-        raise TypeError(f"images must be numeric, got dtype {a.dtype}")
-    a = np.nan_to_num(a.astype(np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-    return np.clip(np.round((a + 1.0) * 127.5), 0, 255).astype(np.uint8)
-
-
-def _as_nhwc(images):
-    a = to_uint8(images)
-    if a.ndim == 3:  # (N, H, W) grey
-        a = a[..., None]
-    if a.ndim != 4 or a.shape[-1] not in (1, 3):
-        raise ValueError(f"images must be (N, H, W), (N, H, W, 1) or (N, H, W, 3); got {a.shape}")
-    return a
-
-
-def tile(images, nrow=None, pad=1, pad_value=255):
-    """(N, H, W[, C]) -> one uint8 image (rows*(H+pad)-pad, nrow*(W+pad)-pad, C).
-
-    ``nrow`` is the number of images per row (as in torchvision's ``make_grid``);
-    default: a near-square grid.
-    """
-    a = _as_nhwc(images)
-    n, h, w, c = a.shape
-    nrow = int(nrow or math.ceil(math.sqrt(n)))
-    rows = math.ceil(n / nrow)
-    out = np.full((rows * (h + pad) - pad, nrow * (w + pad) - pad, c), pad_value, np.uint8)
-    for i in range(n):
-        r, k = divmod(i, nrow)
-        out[r * (h + pad): r * (h + pad) + h, k * (w + pad): k * (w + pad) + w] = a[i]
-    return out
+__all__ = ["image_grid", "plot_history"]
 
 
 def image_grid(images, nrow=None, titles=None, ax=None, figsize=None):
@@ -109,24 +70,3 @@ def plot_history(history, keys=None, ax=None):
     ax.set_xlabel("epoch")
     ax.legend()
     return ax.figure
-
-
-def save_gif(frames, path, fps=4, scale=1):
-    """Write frames (uint8 or [-1, 1] arrays, or PIL images) as a looping GIF; returns the path."""
-    from PIL import Image
-
-    frames = list(frames)
-    if not frames:
-        raise ValueError("save_gif needs at least one frame")
-    pics = []
-    for f in frames:
-        if not isinstance(f, Image.Image):
-            a = to_uint8(f)
-            f = Image.fromarray(a.squeeze(-1) if a.ndim == 3 and a.shape[-1] == 1 else a)
-        if scale != 1:
-            f = f.resize((f.width * scale, f.height * scale), Image.NEAREST)
-        pics.append(f)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pics[0].save(path, save_all=True, append_images=pics[1:], duration=int(1000 / fps), loop=0)
-    return path

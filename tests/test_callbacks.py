@@ -8,12 +8,10 @@ import keras
 import tensorflow as tf
 
 from dalle_edu import presets
-from dalle_edu.callbacks import (
-    Checkpoint, NaNGuard, SampleGrid, latest_checkpoint, resume, save_checkpoint, standard_callbacks,
-)
+from dalle_edu.callbacks import Checkpoint, NaNGuard, SampleGrid, standard_callbacks
+from dalle_edu.checkpoint import latest_checkpoint, resume, save_checkpoint
 from dalle_edu.gan import GAN
 from dalle_edu.models import dcgan_discriminator, dcgan_generator
-from dalle_edu import viz
 
 LATENT = 8
 
@@ -159,14 +157,14 @@ def test_standard_callbacks_log_csv_and_tensorboard(tmp_path):
         assert any((tmp_path / "tensorboard").rglob("events.out.tfevents*"))
 
 
-def test_viz_to_uint8_tile_and_plots():
-    x = np.array([-1.0, 0.0, 1.0, np.nan, 3.0], "float32")
-    assert viz.to_uint8(x).tolist() == [0, 128, 255, 128, 255]
-    imgs = np.zeros((5, 4, 4, 3), np.uint8)
-    assert viz.tile(imgs, nrow=3).shape == (9, 14, 3)
-    fig = viz.image_grid(np.zeros((4, 4, 4)), titles=list("abcd"))
-    assert len(fig.axes) == 4
-    fig = viz.plot_history({"d_loss": [1.0, 0.5], "g_loss": [0.7, 0.9]})
-    assert len(fig.axes[0].lines) == 2
-    with pytest.raises(ValueError, match="titles"):
-        viz.image_grid(np.zeros((4, 4, 4)), titles=["a"])
+def test_extra_state_is_checkpointed_and_its_absence_does_not_fit(tmp_path):
+    gan = build()
+    gan.fit(dataset(), epochs=1, verbose=0)
+    save_checkpoint(gan, tmp_path / "plain")
+    gan.extra_state = [keras.Variable(7, dtype="int64", trainable=False, name="extra")]
+    path = save_checkpoint(gan, tmp_path / "extra")
+    other = build()
+    other.extra_state = [keras.Variable(0, dtype="int64", trainable=False, name="extra")]
+    assert resume(other, path) == 8 and int(other.extra_state[0].numpy()) == 7
+    with pytest.raises(ValueError, match="the state has 2 variables in the checkpoint but 3 in the model"):
+        resume(other, tmp_path / "plain")

@@ -5,8 +5,8 @@ import pytest
 
 tf = pytest.importorskip("tensorflow")
 
-from dalle_edu import text  # noqa: E402
-from dalle_edu.data import pipeline, shapes  # noqa: E402
+from dalle_edu import pipeline, text  # noqa: E402
+from dalle_edu.data import shapes  # noqa: E402
 
 
 def test_shapes_batches():
@@ -56,3 +56,10 @@ def test_digits_batches():
     x = images.numpy()
     assert -1.0 <= x.min() and x.max() <= 1.0 and x.min() == -1.0
     assert set(np.concatenate([l.numpy() for _, l in batches]).tolist()) == set(range(10))
+
+
+def test_tensor_to_float_matches_the_numpy_one():
+    from dalle_edu import images  # a module name the tests above use for batches
+
+    x = np.arange(256, dtype=np.uint8).reshape(4, 8, 8, 1)
+    assert np.array_equal(pipeline.to_float(x).numpy(), images.to_float(x))

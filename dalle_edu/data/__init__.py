@@ -1,4 +1,5 @@
 """The course's data worlds (numpy only): captioned shapes, handwritten digits, toy densities.
 
-``dalle_edu.data.pipeline`` turns them into tf.data pipelines (imports TensorFlow).
+Nothing here imports TensorFlow; ``dalle_edu.pipeline`` turns the worlds into tf.data
+pipelines.
 """

@@ -18,6 +18,8 @@ import warnings
 
 import numpy as np
 
+from dalle_edu.images import to_float
+
 SOURCES = ("offline", "mnist", "fashion_mnist")
 SPLITS = ("train", "test", "all")
 CLASS_NAMES = ("zero", "one", "two", "three", "four",
@@ -123,6 +125,6 @@ def load(source: str = "offline", size: int = 32, split: str = "train", seed: in
     x = resize(images[idx], size)                                   # (n, size, size)
     x = np.clip(np.rint(x), 0, 255).astype(np.uint8)[..., None]     # (n, size, size, 1)
     if as_float:
-        x = x.astype(np.float32) / 127.5 - 1.0
+        x = to_float(x)  # [-1, 1], the course's one conversion
     out = (x, labels[idx])
     return out + ({"source": loaded, "fallback": fallback},) if return_info else out

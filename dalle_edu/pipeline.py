@@ -1,5 +1,8 @@
 """tf.data pipelines from the data worlds — Chapter 3 onwards (imports TensorFlow).
 
+The worlds themselves (``dalle_edu.data``) and the tokenizer (``dalle_edu.text``) are
+numpy only; this module is where TensorFlow meets them.
+
 Each pipeline yields batches ready for ``GAN.fit``: images as float32 in [-1, 1]
 (the range a tanh generator outputs) and a condition::
 
@@ -22,7 +25,10 @@ from dalle_edu.data import digits, shapes
 
 
 def to_float(images):
-    """uint8 0..255 -> float32 in [-1, 1] (a tensor op: works inside ``Dataset.map``)."""
+    """uint8 0..255 -> float32 in [-1, 1] (a tensor op: works inside ``Dataset.map``).
+
+    The numpy version, for arrays outside a pipeline, is ``dalle_edu.images.to_float``.
+    """
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 

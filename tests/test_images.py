@@ -1,0 +1,53 @@
+"""The uint8 <-> [-1, 1] conversion, grids and GIFs (numpy/Pillow), and viz's plots."""
+
+import numpy as np
+import pytest
+
+from dalle_edu import images, viz
+
+
+def test_to_uint8_clips_and_draws_nan_grey():
+    x = np.array([-1.0, 0.0, 1.0, np.nan, 3.0], "float32")
+    assert images.to_uint8(x).tolist() == [0, 128, 255, 128, 255]
+    u = np.arange(256, dtype=np.uint8)
+    assert images.to_uint8(u) is u                               # uint8 passes unchanged
+    with pytest.raises(TypeError, match="numeric"):
+        images.to_uint8(np.array(["a"]))
+
+
+def test_to_float_is_the_inverse_of_to_uint8():
+    u = np.arange(256, dtype=np.uint8)
+    x = images.to_float(u)
+    assert x.dtype == np.float32 and x[0] == -1.0 and x[-1] == 1.0
+    assert np.array_equal(x, u.astype(np.float32) / 127.5 - 1.0)  # the exact formula
+    assert np.array_equal(images.to_uint8(x), u)                  # round trip, every value
+    f = np.array([0.5, -0.25], np.float64)
+    assert images.to_float(f).dtype == np.float32 and np.array_equal(images.to_float(f), f)
+    with pytest.raises(TypeError, match="uint8"):
+        images.to_float(np.arange(3))                             # int64: ambiguous range
+
+
+def test_tile_and_gif(tmp_path):
+    grid = images.tile(np.zeros((5, 4, 4, 3), np.uint8), nrow=3)
+    assert grid.shape == (9, 14, 3) and grid[4, 0, 0] == 255      # 2 rows, 1px white gaps
+    assert images.tile(np.zeros((4, 4, 4))).shape == (9, 9, 1)    # grey (N, H, W), near-square
+    with pytest.raises(ValueError, match=r"\(N, H, W\)"):
+        images.tile(np.zeros((2, 4, 4, 2)))
+    # two different frames: Pillow merges identical ones
+    path = images.save_gif([grid, 255 - grid], tmp_path / "a" / "x.gif", scale=2)
+    from PIL import Image
+
+    with Image.open(path) as gif:
+        assert gif.size == (28, 18) and gif.n_frames == 2
+    with pytest.raises(ValueError, match="at least one frame"):
+        images.save_gif([], tmp_path / "y.gif")
+
+
+def test_viz_re_exports_and_plots():
+    assert viz.to_uint8 is images.to_uint8 and viz.tile is images.tile  # the notebooks call viz.*
+    fig = viz.image_grid(np.zeros((4, 4, 4)), titles=list("abcd"))
+    assert len(fig.axes) == 4
+    fig = viz.plot_history({"d_loss": [1.0, 0.5], "g_loss": [0.7, 0.9]})
+    assert len(fig.axes[0].lines) == 2
+    with pytest.raises(ValueError, match="titles"):
+        viz.image_grid(np.zeros((4, 4, 4)), titles=["a"])
