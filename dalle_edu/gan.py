@@ -34,6 +34,7 @@ from keras import ops
 import tensorflow as tf
 
 from . import losses
+from .checkpoint import resume
 
 __all__ = ["GAN", "CONDITIONAL_MODES"]
 
@@ -137,8 +138,12 @@ class GAN(keras.Model):
         """Set the two optimizers and the loss (a name from ``dalle_edu.losses.NAMES``).
 
         Defaults are DCGAN's Adam(2e-4, beta_1=0.5). Other keyword arguments
-        (``steps_per_execution``, ``jit_compile``) go to ``keras.Model.compile``.
+        (``steps_per_execution``, ``jit_compile``) go to ``keras.Model.compile``. XLA is
+        off unless asked for (``jit_compile=True``): Keras's "auto" would turn it on
+        whenever op determinism is off, and it is measured before it is made a default.
+        With a ``mixed_float16`` generator both optimizers get dynamic loss scaling.
         """
+        kwargs.setdefault("jit_compile", False)
         super().compile(**kwargs)
         pair = losses.get(loss)  # validates the name
         self.loss_name = next(n for n in losses.NAMES if losses.get(n) is pair)
@@ -146,9 +151,33 @@ class GAN(keras.Model):
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
         if self.g_optimizer is self.d_optimizer:
             raise ValueError("G and D need two separate optimizer objects (each keeps its own state)")
+        if self.generator.dtype_policy.name == "mixed_float16":  # float16 gradients underflow
+            self.g_optimizer, self.d_optimizer = (
+                o if isinstance(o, keras.optimizers.LossScaleOptimizer)
+                else keras.optimizers.LossScaleOptimizer(o) for o in (self.g_optimizer, self.d_optimizer))
+        if pair.gradient_penalty:
+            self._check_critic_differentiable()
         # build the slots now, so a checkpoint can be restored before the first step
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
+
+    def _check_critic_differentiable(self):
+        """The gradient penalty needs dD/dx; say so now if D's score does not depend on x smoothly."""
+        specs = getattr(self.discriminator, "inputs", None)
+        if not specs or any(d is None for d in _static_shape(specs[0])[1:]):
+            return  # unknown input shape: losses.gradient_penalty checks again when training
+        x = tf.random.stateless_normal((2, *_static_shape(specs[0])[1:]), seed=(1, 2))
+        cond = None
+        if self.conditional and len(specs) > 1:
+            shape = (2, *(d or 1 for d in _static_shape(specs[1])[1:]))
+            cond = tf.zeros(shape, specs[1].dtype)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            logits, _ = self._D_logits(x, cond, training=False)
+        if tape.gradient(logits, x) is None:
+            raise ValueError(f"loss={self.loss_name!r} adds a gradient penalty, which needs the "
+                             "discriminator's score to be differentiable in its input image; this "
+                             "one is not (an integer cast, argmax or stop_gradient on the way?)")
 
     @property
     def loss_pair(self):
@@ -196,44 +225,80 @@ class GAN(keras.Model):
         logits = ops.cast(logits, "float32")
         return ops.mean(ops.sigmoid(logits) if self.loss_name in _BCE_LOSSES else logits)
 
-    # --- training ---------------------------------------------------------------------
+    # --- hooks: what a subclass may change (never copy train_step to add a term) -------
 
-    def _unpack(self, data):
+    def unpack_batch(self, data):
+        """One batch -> ``(real, cond, extra)``; ``extra`` is anything else a subclass's terms read."""
         real, cond, _ = keras.utils.unpack_x_y_sample_weight(data)
         if self.conditional and cond is None:
             raise ValueError(f"a conditional={self.conditional!r} GAN needs (images, conditions) "
                              "batches, but the data has images only")
         self._check_image_shape(_static_shape(real)[1:], "the batch")
-        return ops.cast(real, "float32"), (cond if self.conditional else None)
+        return ops.cast(real, "float32"), (cond if self.conditional else None), None
+
+    def split_d_output(self, out):
+        """D's output -> ``(logits (B, 1), extras)``: a D with extra heads returns a list."""
+        return out, None
+
+    def extra_d_loss(self, real_extras, cond, extra):
+        """A term added to D's loss, from D's extra outputs on the real batch (default: none)."""
+        return None
+
+    def extra_g_loss(self, z, fake, fake_extras, cond, extra):
+        """A term added to G's loss, given the noise, the fakes and D's extras on them (default: none)."""
+        return None
+
+    # --- training ---------------------------------------------------------------------
+
+    def _D_logits(self, x, cond, training=True):
+        return self.split_d_output(self._D(x, cond, training=training))
+
+    def _apply(self, optimizer, loss, variables, tape):
+        """Gradients of ``loss`` for this replica, applied (summed over replicas by the optimizer).
+
+        Under ``tf.distribute`` each replica sees B / R examples and the optimizer *sums*
+        the replicas' gradients, so each replica's mean loss is divided by R: the sum is
+        then the gradient of the mean over the global batch, as on one device.
+        """
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        scaled = loss / replicas if replicas > 1 else loss
+        scaled = optimizer.scale_loss(scaled)  # mixed_float16: multiplied by the loss scale
+        optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
 
     def train_step(self, data):
-        real, cond = self._unpack(data)  # (B, H, W, C) in [-1, 1]; cond (B, ...) or None
+        real, cond, extra = self.unpack_batch(data)  # (B, H, W, C) in [-1, 1]; cond (B, ...) or None
         batch = ops.shape(real)[0]
         D_vars = self.discriminator.trainable_variables
         G_vars = self.generator.trainable_variables
 
-        for _ in range(self.n_critic):  # unrolled in the traced graph
-            fake = self._G(self._noise(batch), cond, training=True)  # no gradient to G here
+        for _ in range(self.n_critic):  # unrolled in the traced graph; fresh fakes each time
+            fake = ops.cast(self._G(self._noise(batch), cond, training=True), "float32")
             with tf.GradientTape() as tape:
-                real_logits = self._D(real, cond)  # (B, 1)
-                fake_logits = self._D(fake, cond)
+                real_logits, real_extras = self._D_logits(real, cond)  # (B, 1)
+                fake_logits, _ = self._D_logits(fake, cond)
                 wrong_logits = None
                 if self.matching_aware:  # each image with its neighbour's condition
-                    wrong_logits = self._D(real, ops.roll(cond, 1, axis=0))
+                    wrong_logits, _ = self._D_logits(real, ops.roll(cond, 1, axis=0))
                 d_loss = self.discriminator_loss(real_logits, fake_logits, wrong_logits)
+                term = self.extra_d_loss(real_extras, cond, extra)
+                if term is not None:
+                    d_loss += term
                 if self.loss_pair.gradient_penalty:
-                    critic = (lambda x: self._D(x, cond))
+                    critic = (lambda x: self._D_logits(x, cond)[0])
                     d_loss += self.gp_weight * losses.gradient_penalty(
                         critic, real, fake, seed=self.seed_generator)
-            grads = tape.gradient(d_loss, D_vars)
-            self.d_optimizer.apply_gradients(zip(grads, D_vars))
+            self._apply(self.d_optimizer, d_loss, D_vars, tape)
             self.d_loss_tracker.update_state(d_loss)
 
         with tf.GradientTape() as tape:
-            fake = self._G(self._noise(batch), cond, training=True)
-            g_loss = self.loss_pair.g_loss(self._D(fake, cond))
-        grads = tape.gradient(g_loss, G_vars)
-        self.g_optimizer.apply_gradients(zip(grads, G_vars))
+            z = self._noise(batch)
+            fake = ops.cast(self._G(z, cond, training=True), "float32")
+            fake_logits_g, fake_extras = self._D_logits(fake, cond)
+            g_loss = self.loss_pair.g_loss(fake_logits_g)
+            term = self.extra_g_loss(z, fake, fake_extras, cond, extra)
+            if term is not None:
+                g_loss += term
+        self._apply(self.g_optimizer, g_loss, G_vars, tape)
         if self.ema_generator is not None:
             self._update_ema()
         self.step.assign_add(1)
@@ -307,8 +372,6 @@ class GAN(keras.Model):
                 steps_per_epoch = steps_per_epoch or cardinality
                 x = x.repeat()
         if resume_from is not None:
-            from .callbacks import resume  # same floor; imported late to keep imports acyclic
-
             if not isinstance(x, tf.data.Dataset):
                 raise ValueError("fit(resume_from=...) needs a tf.data.Dataset with a seeded "
                                  "shuffle, so the data position can be restored by skipping batches")

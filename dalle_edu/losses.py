@@ -138,6 +138,9 @@ def gradient_penalty(critic, real, fake, seed=None):
         tape.watch(x_hat)
         out = critic(x_hat)
     grads = tape.gradient(out, x_hat)
+    if grads is None:  # e.g. a critic that rounds, casts to int or stops the gradient
+        raise ValueError("the gradient penalty needs a critic differentiable in its input "
+                         "image, but its score does not depend on it through differentiable ops")
     norms = tf.sqrt(tf.reduce_sum(tf.reshape(grads, [batch, -1]) ** 2, axis=1) + 1e-12)
     return tf.reduce_mean((norms - 1.0) ** 2)
 
