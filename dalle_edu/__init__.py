@@ -12,18 +12,22 @@ __version__ = "0.1.0"
 _LAZY = {
     "presets": "dalle_edu.presets",
     "losses": "dalle_edu.losses",
+    "images": "dalle_edu.images",
     "text": "dalle_edu.text",
     "data": "dalle_edu.data",
+    "pipeline": "dalle_edu.pipeline",
     "viz": "dalle_edu.viz",
     "widgets": "dalle_edu.widgets",
     "models": "dalle_edu.models",
     "gan": "dalle_edu.gan",
+    "checkpoint": "dalle_edu.checkpoint",
     "callbacks": "dalle_edu.callbacks",
     "GAN": "dalle_edu.gan",
     "evaluation": "dalle_edu.evaluation",
     "t2i": "dalle_edu.t2i",
     "api": "dalle_edu.api",
     "generate": "dalle_edu.api",
+    "MODELS": "dalle_edu.api",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

@@ -111,7 +111,7 @@ def _save_pictures(nb, folder: Path) -> int:
 
 
 def _generate(args) -> int:
-    from dalle_edu import api, viz
+    from dalle_edu import api, images as imgs
 
     if args.n < 1:
         raise UsageError(f"-n must be at least 1, got {args.n}")
@@ -119,10 +119,11 @@ def _generate(args) -> int:
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise UsageError(f"-o {out}: give a .png or .jpg file name")
     t0 = time.perf_counter()
-    images = api.generate(args.prompts, seed=args.seed, n_per_prompt=args.n, weights=args.weights)
+    images = api.generate(args.prompts, seed=args.seed, n_per_prompt=args.n, model=args.model,
+                          weights=args.weights)
     from PIL import Image
 
-    grid = viz.tile(images, nrow=args.n)  # one row per prompt
+    grid = imgs.tile(images, nrow=args.n)  # one row per prompt
     scale = max(1, 256 // images.shape[1])
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(out)
@@ -147,12 +148,22 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from dalle_edu import api
 
-    result = api.evaluate(args.weights, n=args.n)
+    result = api.evaluate(args.model, args.weights, n=args.n)
     width = max(len(k) for k in result) + 2
     print(f"{'measure':<{width}}value")
     for k, v in result.items():
         print(f"{k:<{width}}{v}")
     return 0
+
+
+def _model_args(parser):
+    from dalle_edu.api import DEFAULT_MODEL, MODELS
+
+    names = ", ".join(f"{k} ({v})" for k, v in MODELS.items())
+    parser.add_argument("--model", default=DEFAULT_MODEL,
+                        help=f"which model (default {DEFAULT_MODEL}); shipped: {names}")
+    parser.add_argument("--weights", default=None,
+                        help="a folder with your own trained model of that kind (default: the shipped one)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-n", type=int, default=8, help="images per prompt (default 8)")
     g.add_argument("-o", "--out", default="grid.png", help="output picture (default grid.png)")
     g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--weights", default=None, help="a trained model folder (default: the shipped model)")
+    _model_args(g)
     g.set_defaults(func=_generate)
     t = sub.add_parser("train", help="train the text-to-image GAN (progress bar, checkpoints)")
     t.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: detected)")
@@ -172,7 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
     t.set_defaults(func=_train)
     e = sub.add_parser("evaluate", help="print the caption-fidelity table of a trained model")
-    e.add_argument("--weights", default=None, help="a trained model folder (default: the shipped model)")
+    _model_args(e)
     e.add_argument("-n", type=int, default=1000, help="prompts per split")
     e.set_defaults(func=_evaluate)
     nb = sub.add_parser("notebooks", help="run every course notebook headless and save its pictures")

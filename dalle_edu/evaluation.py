@@ -14,17 +14,19 @@ A GAN's samples can look fine and still ignore the prompt. We measure that with 
 
 from __future__ import annotations
 
+import json
+import time
+
 import numpy as np
+import keras
+
+from dalle_edu import text
+from dalle_edu.data import shapes
+from dalle_edu.images import to_float
 
 KEYS = ("color", "shape", "size", "vpos", "hpos")
 
 
-def _as_float(images) -> np.ndarray:
-    """uint8 [0, 255] or float [-1, 1] images -> float32 [-1, 1]."""
-    x = np.asarray(images)
-    if x.dtype == np.uint8:
-        return x.astype(np.float32) / 127.5 - 1.0
-    return x.astype(np.float32)
 
 
 def _cnn_trunk(inputs, width: int):
@@ -53,7 +55,7 @@ def train_classifier(images, labels, num_classes: int, epochs: int = 5, batch_si
     """Fit ``build_classifier`` on real images; returns the Keras model (logits out)."""
     import keras
 
-    x = _as_float(images)
+    x = to_float(images)
     if x.ndim != 4:
         raise ValueError(f"images must be (N, H, W, C), got shape {x.shape}")
     keras.utils.set_random_seed(seed)
@@ -67,20 +69,18 @@ def train_classifier(images, labels, num_classes: int, epochs: int = 5, batch_si
 
 def classify(model, images, batch_size: int = 256) -> np.ndarray:
     """Predicted class ids (N,) from a classifier with logits output."""
-    return np.argmax(model.predict(_as_float(images), batch_size=batch_size, verbose=0), axis=-1)
+    return np.argmax(model.predict(to_float(images), batch_size=batch_size, verbose=0), axis=-1)
 
 
 class Probe:
     """Reads the five attributes of shapes-world images (see ``train_probe``)."""
 
     def __init__(self, model):
-        from dalle_edu.data import shapes
-
         self.model = model
         self.values = shapes.VALUES
 
     def predict(self, images, batch_size: int = 256) -> list[dict]:
-        out = self.model.predict(_as_float(images), batch_size=batch_size, verbose=0)
+        out = self.model.predict(to_float(images), batch_size=batch_size, verbose=0)
         ids = {k: np.argmax(out[k], axis=-1) for k in KEYS}
         return [{k: self.values[k][int(ids[k][i])] for k in KEYS} for i in range(len(ids["color"]))]
 
@@ -88,7 +88,7 @@ class Probe:
         import keras
 
         f = keras.Model(self.model.input, self.model.get_layer("features").output)
-        return f.predict(_as_float(images), batch_size=batch_size, verbose=0)
+        return f.predict(to_float(images), batch_size=batch_size, verbose=0)
 
     def exact_match(self, images, attrs) -> float:
         """Share of images whose five attributes are all read correctly."""
@@ -100,8 +100,6 @@ def build_probe(image_size: int = 32, width: int = 16):
     import keras
     from keras import layers
 
-    from dalle_edu.data import shapes
-
     inputs = keras.Input((image_size, image_size, 3))
     h = _cnn_trunk(inputs, width)
     outputs = {k: layers.Dense(len(shapes.VALUES[k]), name=k)(h) for k in KEYS}
@@ -110,8 +108,6 @@ def build_probe(image_size: int = 32, width: int = 16):
 
 def probe_data(n: int, seed: int, size: int):
     """Real renders of uniformly random attributes over ALL combinations, with labels."""
-    from dalle_edu.data import shapes
-
     rng = np.random.default_rng([seed, 77])
     attrs = [{k: shapes.VALUES[k][rng.integers(len(shapes.VALUES[k]))] for k in KEYS}
              for _ in range(n)]
@@ -134,7 +130,7 @@ def train_probe(size: int = 32, n: int = 30_000, epochs: int = 8, batch_size: in
     model = build_probe(size)
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     model.compile(keras.optimizers.Adam(2e-3), loss={k: loss for k in KEYS})
-    model.fit(_as_float(images), labels, epochs=epochs, batch_size=batch_size, verbose=verbose)
+    model.fit(to_float(images), labels, epochs=epochs, batch_size=batch_size, verbose=verbose)
     return Probe(model)
 
 
@@ -152,7 +148,7 @@ def caption_fidelity(probe: Probe, images, wanted: list[dict]) -> dict:
 
 def mean_pairwise_distance(images) -> float:
     """Average L2 distance between all pairs, in [-1, 1] pixel units (a diversity measure)."""
-    x = _as_float(images).reshape(len(images), -1)
+    x = to_float(images).reshape(len(images), -1)
     if len(x) < 2:
         raise ValueError("diversity needs at least 2 images")
     sq = (x**2).sum(1)
@@ -161,22 +157,101 @@ def mean_pairwise_distance(images) -> float:
     return float(np.sqrt(d2[iu]).mean())
 
 
-def color_purity(images, colors: list[str], tolerance: float = 0.25) -> float:
-    """Share of lit pixels whose colour is far from the asked-for palette colour.
+def color_masks(images, colors: list[str], tolerance: float = 0.25):
+    """Per-pixel ``(far, lit)`` boolean masks (N, S, S): lit pixels, and those far from the colour.
 
     A lit pixel (max channel > 20 % of full scale) is *near* when its colour, divided by
     its brightness, is within ``tolerance`` of the palette colour (also normalised): the
-    anti-aliased edge ``k * colour`` counts as near. Lower is better (target < 5 %).
+    anti-aliased edge ``k * colour`` counts as near.
     """
-    from dalle_edu.data import shapes
+    x = (to_float(images) + 1.0) / 2.0  # [0, 1]
+    if len(x) != len(colors):
+        raise ValueError(f"{len(x)} images but {len(colors)} colours")
+    peak = x.max(-1)  # (N, S, S) brightness
+    target = np.array([shapes.COLORS[c] for c in colors], np.float32) / 255.0  # (N, 3)
+    target = target / target.max(-1, keepdims=True)
+    lit = peak > 0.2
+    ratio = x / np.maximum(peak, 1e-6)[..., None]
+    far = lit & (np.abs(ratio - target[:, None, None, :]).max(-1) > tolerance)
+    return far, lit
 
-    x = (_as_float(images) + 1.0) / 2.0  # [0, 1]
-    far = lit = 0
-    for img, name in zip(x, colors):
-        target = np.array(shapes.COLORS[name], np.float32) / 255.0
-        peak = img.max(-1)
-        mask = peak > 0.2
-        px = img[mask] / peak[mask][:, None]
-        far += int((np.abs(px - target / target.max()).max(-1) > tolerance).sum())
-        lit += int(mask.sum())
-    return far / max(lit, 1)
+
+def color_purity(images, colors: list[str], tolerance: float = 0.25) -> float:
+    """Share of lit pixels whose colour is far from the asked-for palette colour (``color_masks``).
+
+    Lower is better (target < 5 %).
+    """
+    far, lit = color_masks(images, colors, tolerance)
+    return int(far.sum()) / max(int(lit.sum()), 1)
+
+
+def position_counts(reads) -> np.ndarray:
+    """(3, 3) how many probe readings (``Probe.predict``) fall in each (vertical, horizontal) cell."""
+    cells = {}
+    for r in reads:
+        cells[(r["vpos"], r["hpos"])] = cells.get((r["vpos"], r["hpos"]), 0) + 1
+    return np.array([[cells.get((v, h), 0) for h in shapes.HPOS] for v in shapes.VPOS])
+
+
+def evaluate_model(model, probe, n: int = 1_000, seed: int = 0) -> dict:
+    """Chapter 6's table for any model with ``generate(prompts, seed, n_per_prompt)``.
+
+    Caption fidelity on the test and compositional splits, partial-caption fidelity,
+    positions covered by 64 samples of "a red circle" (and by the GAN alone, where the
+    model can switch its attribute sampler off), diversity ratio and colour purity.
+    """
+    size = int(model.generate(["a red circle"], seed=0).shape[1])
+    out = {}
+    for split in ("test", "compositional"):
+        _, captions, attrs = shapes.sample(n, split, seed=seed + 7, size=size)
+        prompts = text.prompts(captions)  # parsed once
+        images = model.generate(prompts, seed=seed)
+        out[split] = round(caption_fidelity(probe, images, [p.attrs for p in prompts])["fidelity"], 4)
+        if split == "test":
+            out["purity_far"] = round(color_purity(images, [a["color"] for a in attrs]), 4)
+    # partial captions (size and/or position left out): are the named attributes drawn?
+    _, captions, _ = shapes.sample(n, "test", seed=seed + 7, size=size, partial=1.0)
+    prompts = text.prompts(captions)
+    images = model.generate(prompts, seed=seed)
+    out["partial"] = round(caption_fidelity(probe, images, [p.attrs for p in prompts])["fidelity"], 4)
+    # how many of the 9 positions do 64 samples of "a red circle" cover (and the GAN alone)?
+    for key, fill in (("positions_of_9", True), ("positions_of_9_gan_only", False)):
+        kw = {} if fill else {"sample_unsaid": False}
+        try:
+            images = model.generate(["a red circle"], seed=seed, n_per_prompt=64, **kw)
+        except TypeError:  # a model without an attribute sampler
+            continue
+        out[key] = int((position_counts(probe.predict(images)) > 0).sum())
+    # diversity: samples of one full prompt vs real renders of the same attributes
+    attr = dict(color="yellow", shape="triangle", size="big", vpos="middle", hpos="center")
+    fake = model.generate([shapes.caption(attr)], seed=seed, n_per_prompt=64)
+    real = shapes.render([attr] * 64, seed=seed, size=size)
+    out["diversity_ratio"] = round(mean_pairwise_distance(fake) / mean_pairwise_distance(real), 3)
+    return out
+
+
+class FidelityLog(keras.callbacks.Callback):
+    """Training-time evaluation, passed into training as a callback — Chapter 6.
+
+    Every ``every_n_epochs`` epochs, evaluates ``self.model.sampler`` (set by
+    ``t2i.train``) with ``evaluate_model`` and appends a row with the step and the
+    training seconds so far (evaluation time not counted) to ``self.rows``.
+    """
+
+    def __init__(self, probe, every_n_epochs: int = 1, n: int = 500, verbose: bool = True):
+        super().__init__()
+        self.probe, self.every, self.n, self.verbose = probe, int(every_n_epochs), int(n), verbose
+        self.rows, self.train_seconds = [], 0.0
+
+    def on_train_begin(self, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.train_seconds += time.perf_counter() - self._t0
+        if (epoch + 1) % self.every == 0:
+            row = {"step": int(self.model.step.numpy()), "train_seconds": round(self.train_seconds, 1),
+                   **evaluate_model(self.model.sampler, self.probe, n=self.n)}
+            self.rows.append(row)
+            if self.verbose:
+                print(json.dumps(row), flush=True)
+        self._t0 = time.perf_counter()

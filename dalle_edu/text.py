@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from typing import NamedTuple
 
 import numpy as np
 
@@ -176,5 +177,44 @@ def parse(prompt: str) -> dict:
     return {k: next(iter(found[k])) for k in shapes.KEYS if found[k]}
 
 
+class Prompt(NamedTuple):
+    """A prompt parsed once — Chapter 6. Pass this value down; never re-derive it.
+
+    text: the prompt as typed; attrs: what ``parse`` read (only the keys it names);
+    ids: its token ids (MAX_TOKENS,) int32, padded with 0.
+    """
+
+    text: str
+    attrs: dict
+    ids: np.ndarray
+
+    @property
+    def named(self) -> tuple[str, ...]:
+        """The attribute keys the prompt names, in ``shapes.KEYS`` order."""
+        return tuple(self.attrs)
+
+
+def prompt(p) -> Prompt:
+    """str -> ``Prompt`` (parsed and encoded once; bad prompts raise ``ValueError``). A Prompt passes through."""
+    if isinstance(p, Prompt):
+        return p
+    return Prompt(p, parse(p), encode(p))
+
+
+def prompts(ps) -> list[Prompt]:
+    """One prompt or many -> a list of ``Prompt``; ``None`` or nothing is a clear ``ValueError``."""
+    if ps is None:
+        raise ValueError("prompts is None: pass a prompt string or a list of them")
+    if isinstance(ps, (str, Prompt)):
+        ps = [ps]
+    try:
+        ps = list(ps)
+    except TypeError:
+        raise TypeError(f"prompts must be a str or a list of str, got {type(ps).__name__}") from None
+    if not ps:
+        raise ValueError("no prompts given")
+    return [prompt(p) for p in ps]
+
+
 __all__ = ["MAX_TOKENS", "PAD", "UNK", "WORDS", "STOPWORDS", "Vocabulary", "VOCAB",
-           "tokenize", "encode", "decode", "parse"]
+           "tokenize", "encode", "decode", "parse", "Prompt", "prompt", "prompts"]

@@ -68,3 +68,16 @@ def test_strip_native_logs_keeps_real_stderr():
     texts = [(o["name"], o["text"]) for o in nb.cells[0].outputs]
     assert texts == [("stderr", "UserWarning: a real warning\n"),
                      ("stdout", "I0000 stays: stdout is the reader's\n")]
+
+
+def test_unknown_model_is_a_one_line_error_listing_the_models(capsys, tmp_path):
+    assert cli.main(["generate", "a red circle", "--model", "dalle", "-o", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dalle-edu: error: unknown model 'dalle'") and "'gan-labels'" in err
+    assert "\n" not in err
+
+
+def test_generate_picks_a_model_by_name(tmp_path, capsys):
+    png = tmp_path / "g.png"
+    assert cli.main(["generate", "a red circle", "--model", "gan-labels", "-n", "2", "-o", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"

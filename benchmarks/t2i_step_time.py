@@ -1,0 +1,57 @@
+"""Milliseconds per training step of the text-to-image GAN — Chapter 6 (issue 8's "not slower").
+
+    python benchmarks/t2i_step_time.py                 # cpu preset, 1 warm-up + 5 timed epochs of 50 steps
+    python benchmarks/t2i_step_time.py --loss wgan-gp --n-critic 5
+
+Times ``GAN.fit`` (the one ``train_step``) on the preset's config, data pipeline
+included, after one warm-up epoch that pays for tracing. Prints one JSON line; run it
+on a quiet machine (the load average is printed with it).
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+import keras
+
+from dalle_edu import presets, t2i
+
+
+class _EpochTimes(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._t0)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--preset", default="cpu")
+    ap.add_argument("--steps", type=int, default=50, help="steps per timed epoch")
+    ap.add_argument("--epochs", type=int, default=5, help="timed epochs (after one warm-up)")
+    ap.add_argument("--loss", default=None)
+    ap.add_argument("--n-critic", type=int, default=None)
+    args = ap.parse_args()
+    overrides = {k: v for k, v in (("loss", args.loss), ("n_critic", args.n_critic)) if v is not None}
+    config = t2i.T2IConfig.for_preset(args.preset, **overrides)
+    presets.set_seed(config.seed)
+    gan = t2i.build_gan(config)
+    ds = t2i.make_dataset(config, t2i.build_text_encoder(config.embed_dim)).repeat()
+    clock = _EpochTimes()
+    load0 = os.getloadavg()[0]
+    gan.fit(ds, epochs=args.epochs + 1, steps_per_epoch=args.steps, verbose=0, callbacks=[clock])
+    ms = [1000 * t / args.steps for t in clock.times[1:]]
+    print(json.dumps({"preset": args.preset, **overrides, "ms_per_step": [round(m, 1) for m in ms],
+                      "median_ms": round(float(np.median(ms)), 1), "cpus": os.cpu_count(),
+                      "load_avg": [round(load0, 2), round(os.getloadavg()[0], 2)]}))
+
+
+if __name__ == "__main__":
+    main()

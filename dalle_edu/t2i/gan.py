@@ -1,0 +1,144 @@
+"""The text-to-image GAN: ``GAN`` plus the terms text needs — Chapter 6.
+
+* **Generator**: DCGAN with conditional BatchNorm (FiLM) from the condition vector.
+* **Discriminator**: DCGAN with a projection head (Miyato & Koyama 2018) and an auxiliary
+  classifier head that names the five attributes (TAC-GAN, Dash et al. 2017).
+* **Training** (``TextToImageGAN``): the engine's one ``train_step`` (``dalle_edu.GAN``:
+  ``n_critic``, gradient penalty, matching-aware term of Reed et al., EMA) plus, through
+  its hooks, the auxiliary loss (D learns to name the attributes of *real* images; G is
+  rewarded when D reads the attributes its prompt names), optional GAN-INT (G also
+  trained on interpolated captions) and an optional mode-seeking term (MSGAN).
+
+Batches: ``(images, (cond, labels, said))`` — images (B, S, S, 3) in [-1, 1], cond
+(B, COND_DIM) from the text encoder, labels (B, 5) the drawn attributes (for D's
+auxiliary head on real images), said (B, 5) 1.0 where the caption names the attribute.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import keras
+import tensorflow as tf
+from keras import ops
+
+from dalle_edu import presets
+from dalle_edu.data import shapes
+from dalle_edu.gan import GAN
+from dalle_edu.models import dcgan_discriminator, dcgan_generator
+from dalle_edu.pipeline import to_float
+from dalle_edu.t2i.condition import AUX_SIZES, COND_DIM, said_mask
+from dalle_edu.t2i.config import T2IConfig
+from dalle_edu.t2i.encoder import encode_prompts
+
+
+def aux_loss(aux_logits, labels, mask=None):
+    """Sum over the five attributes of the (masked) mean cross-entropy. labels (B, 5) int."""
+    total, start = 0.0, 0
+    for j, n in enumerate(AUX_SIZES):
+        ce = keras.losses.sparse_categorical_crossentropy(
+            labels[:, j], aux_logits[:, start:start + n], from_logits=True)  # (B,)
+        if mask is not None:
+            ce = ce * mask[:, j]
+        total += ops.mean(ce)
+        start += n
+    return total
+
+
+class TextToImageGAN(GAN):
+    """``GAN`` with TAC-GAN's auxiliary classifier, GAN-INT and MSGAN as hook terms (Chapter 6).
+
+    D returns ``[logit (B, 1), aux_logits (B, 20)]`` (or the logit alone when
+    ``aux_weight`` is 0).
+    """
+
+    def __init__(self, generator, discriminator, latent_dim, aux_weight=1.0, gan_int=False,
+                 mode_seeking=0.0, **kwargs):
+        super().__init__(generator, discriminator, latent_dim, conditional="text", **kwargs)
+        self.aux_weight, self.gan_int = float(aux_weight), bool(gan_int)
+        self.mode_seeking = float(mode_seeking)
+
+    def unpack_batch(self, data):
+        real, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if not isinstance(y, (tuple, list)) or len(y) != 3:
+            raise ValueError("TextToImageGAN needs (images, (conditions, labels, said)) batches "
+                             "(see dalle_edu.t2i.make_dataset)")
+        cond, labels, said = y  # (B, 23), (B, 5) int, (B, 5) float
+        self._check_image_shape(tuple(real.shape)[1:], "the batch")
+        return ops.cast(real, "float32"), cond, (labels, ops.cast(said, "float32"))
+
+    def split_d_output(self, out):
+        return (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
+
+    def extra_d_loss(self, real_extras, cond, extra):
+        if not self.aux_weight:
+            return None
+        labels, _ = extra  # D learns to name the attributes of real images
+        return self.aux_weight * aux_loss(real_extras, labels)
+
+    def extra_g_loss(self, z, fake, fake_extras, cond, extra):
+        labels, said = extra
+        batch = ops.shape(fake)[0]
+        g_loss = 0.0
+        if self.aux_weight:  # ...and G is rewarded when D reads what the prompt says
+            g_loss += self.aux_weight * aux_loss(fake_extras, labels, said)
+        if self.gan_int:  # GAN-INT: captions halfway between two of the batch's
+            mixed = 0.5 * (cond + ops.roll(cond, 1, axis=0))
+            fake_mixed = ops.cast(self._G(self._noise(batch), mixed, training=True), "float32")
+            inter, _ = self._D_logits(fake_mixed, mixed)
+            g_loss += self.loss_pair.g_loss(inter)
+        if self.mode_seeking:  # MSGAN: two noises, same caption -> the images must differ
+            # ...but only where the caption leaves something free (size or position
+            # unsaid): a full caption fixes the picture up to a little jitter.
+            free = 1.0 - said[:, 2] * said[:, 3] * said[:, 4]  # (B,)
+            z2 = self._noise(batch)
+            fake2 = ops.cast(self._G(z2, cond, training=True), "float32")
+            ratio = (ops.mean(ops.abs(fake - fake2), axis=(1, 2, 3))
+                     / ops.mean(ops.abs(z - z2), axis=1))  # (B,)
+            g_loss += self.mode_seeking * (ops.sum(free / (ratio + 1e-5))
+                                           / ops.maximum(ops.sum(free), 1.0))
+        return g_loss
+
+
+def build_generator(config: T2IConfig):
+    """The FiLM DCGAN generator ``G([z, cond])`` for ``config`` (built in its precision)."""
+    with presets.precision(config.precision):
+        return dcgan_generator(config.latent_dim, config.image_size, 3, width=config.width,
+                               cond_dim=COND_DIM, conditioning="film", name="t2i_generator")
+
+
+def build_gan(config: T2IConfig):
+    """The generator, discriminator and ``TextToImageGAN`` for ``config`` (compiled).
+
+    Call it inside ``strategy.scope()`` to train on several devices (book: "Several devices").
+    """
+    c = config
+    G = build_generator(c)
+    with presets.precision(c.precision):
+        D = dcgan_discriminator(c.image_size, 3, width=c.width, cond_dim=COND_DIM,
+                                conditioning="projection",
+                                aux_outputs=sum(AUX_SIZES) if c.aux_weight else None,
+                                name="t2i_discriminator")
+    gan = TextToImageGAN(G, D, c.latent_dim, aux_weight=c.aux_weight, gan_int=c.gan_int,
+                         mode_seeking=c.mode_seeking, n_critic=c.n_critic,
+                         matching_aware=c.matching_aware, ema=c.ema, seed=c.seed)
+    opt = lambda: keras.optimizers.Adam(c.lr, beta_1=0.0, beta_2=0.9)  # noqa: E731 (SNGAN's betas)
+    gan.compile(opt(), opt(), loss=c.loss, jit_compile=c.jit_compile)
+    return gan
+
+
+def make_dataset(config: T2IConfig, encoder, global_batch_size: int | None = None):
+    """(images, (cond, labels, said)) batches from the train split, seeded and repeatable.
+
+    ``said`` is what each caption names, known exactly when it was written (never
+    re-guessed from the encoder's reading).
+    """
+    batch = int(global_batch_size or config.batch_size)
+    images, captions, attrs, mentioned = shapes.sample(config.n_train, "train", seed=config.seed,
+                                                       size=config.image_size, return_mentioned=True)
+    cond = encode_prompts(encoder, captions)
+    labels = np.array([[shapes.VALUES[k].index(a[k]) for k in shapes.KEYS] for a in attrs], np.int32)
+    said = said_mask(mentioned)
+    ds = tf.data.Dataset.from_tensor_slices((images, (cond, labels, said)))
+    ds = ds.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
+    ds = ds.batch(batch, drop_remainder=True)
+    return ds.map(lambda x, y: (to_float(x), y)).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,63 @@
+"""Training the text-to-image GAN end to end, resumable — Chapter 6 and ``dalle-edu train``."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+from dalle_edu import callbacks as cbs
+from dalle_edu import presets
+from dalle_edu.checkpoint import latest_checkpoint
+from dalle_edu.t2i.config import T2IConfig
+from dalle_edu.t2i.encoder import build_text_encoder, pretrain_text_encoder
+from dalle_edu.t2i.gan import build_gan, make_dataset
+from dalle_edu.t2i.model import TextToImage
+
+STEPS_PER_EPOCH = 500  # one Keras "epoch": callbacks (evaluation, sample grids) run this often
+
+
+def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, callbacks=(),
+          checkpoint_every: int = 500, strategy=None) -> TextToImage:
+    """Pretrain the text encoder, train the GAN, save the EMA generator to ``out_dir``.
+
+    Checkpoints go to ``out_dir/checkpoints`` every ``checkpoint_every`` steps and at the
+    end; ``resume=True`` continues from the newest one exactly (same data order, same
+    noise). ``callbacks`` are Keras callbacks; each can reach the model being trained as
+    ``self.model.sampler`` (a ``TextToImage`` over the EMA generator), which is how
+    training-time evaluation is passed in (``dalle_edu.evaluation.FidelityLog``).
+    ``strategy``: a ``tf.distribute`` strategy; ``config.batch_size`` is then the global
+    batch, split across its replicas.
+    """
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    presets.set_seed(config.seed)
+    encoder = build_text_encoder(config.embed_dim)
+    enc_path = out_dir / "text_encoder.weights.h5"
+    if resume:
+        if not enc_path.is_file():
+            raise ValueError(f"--resume: nothing to resume in {out_dir} (no text encoder saved there)")
+        if latest_checkpoint(ckpt_dir) is None:
+            raise ValueError(f"--resume: no checkpoint in {ckpt_dir}")
+        encoder.load_weights(enc_path)  # the frozen encoder the checkpoints were trained with
+    else:
+        pretrain_text_encoder(encoder, config.encoder_steps, seed=config.seed)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        encoder.save_weights(enc_path)
+    (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+
+    steps_per_epoch = min(STEPS_PER_EPOCH, config.steps)
+    if config.steps % steps_per_epoch:
+        raise ValueError(f"steps ({config.steps}) must be a multiple of {steps_per_epoch}")
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        gan = build_gan(config)
+    ds = make_dataset(config, encoder)
+    gan.sampler = TextToImage(config, encoder, gan.ema_generator or gan.generator)
+    callbacks = [cbs.Checkpoint(ckpt_dir, every_n_steps=checkpoint_every, keep=2),
+                 cbs.NaNGuard(checkpoint_dir=ckpt_dir), *callbacks]
+    gan.fit(ds.repeat(), epochs=config.steps // steps_per_epoch, steps_per_epoch=steps_per_epoch,
+            callbacks=callbacks, verbose=verbose, resume_from=ckpt_dir if resume else None)
+    model = TextToImage(config, encoder, gan.ema_generator or gan.generator)
+    model.save(out_dir)
+    return model
