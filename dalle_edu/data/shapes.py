@@ -23,126 +23,20 @@ so asking for more or fewer partial captions never moves a shape.
 
 from __future__ import annotations
 
-import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-# ---------------------------------------------------------------------------- world
-COLORS = {
-    "red": (255, 0, 0),
-    "green": (0, 255, 0),
-    "blue": (0, 0, 255),
-    "yellow": (255, 255, 0),
-    "magenta": (255, 0, 255),
-    "cyan": (0, 255, 255),
-    "white": (255, 255, 255),
-    "orange": (255, 128, 0),
-}
-SHAPES = ("circle", "square", "triangle", "diamond")
-SIZES = ("small", "big")
-VPOS = ("top", "middle", "bottom")
-HPOS = ("left", "center", "right")
-KEYS = ("color", "shape", "size", "vpos", "hpos")
-VALUES = {"color": tuple(COLORS), "shape": SHAPES, "size": SIZES, "vpos": VPOS, "hpos": HPOS}
-
-# (colour, shape) pairs never seen in training: the `compositional` split.
-HELD_OUT = frozenset({("green", "triangle"), ("blue", "circle"),
-                      ("orange", "square"), ("white", "diamond")})
-SPLITS = ("train", "test", "compositional")
-
-HALF_EXTENT = {"small": 0.16, "big": 0.28}      # times the side S
-SCALE_RANGE = (0.93, 1.07)                      # each half-extent times U(0.93, 1.07)
-POSITION = {"top": 0.25, "middle": 0.5, "bottom": 0.75,
-            "left": 0.25, "center": 0.5, "right": 0.75}   # bbox centre, fraction of S
-JITTER = 1 / 16                                 # U(-S/16, S/16) on each axis
-
-# Default share of partial captions (size and/or position left out), per split.
-# Training sees partial captions so a model learns that what a prompt does not say
-# may vary; test and compositional captions are complete, so evaluations are exact.
-PARTIAL = {"train": 0.25, "test": 0.0, "compositional": 0.0}
-
-# ------------------------------------------------------------------------- captions
-# Every word a caption can use comes from these tables; `dalle_edu.text` builds its
-# vocabulary and parser from them, so captioning and parsing cannot drift apart.
-# The first synonym is the canonical word.
-SYNONYMS = {
-    "color": {c: (c,) for c in COLORS},
-    "shape": {"circle": ("circle", "disk", "disc"), "square": ("square",),
-              "triangle": ("triangle",), "diamond": ("diamond", "rhombus")},
-    "size": {"small": ("small", "little", "tiny"), "big": ("big", "large")},
-    "vpos": {"top": ("top", "upper"), "middle": ("middle", "center", "centre"),
-             "bottom": ("bottom", "lower")},
-    "hpos": {"left": ("left",), "center": ("center", "middle", "centre"),
-             "right": ("right",)},
-}
-ARTICLES = ("a", "an")            # "{a}" in a template: "an" before a vowel
-PICTURE_WORDS = ("picture", "photo", "drawing", "image")
-# Sentence templates; template 0 with first synonyms is the canonical caption.
-# Slots: {a} article, {size}, {color}, {shape}, {pos} position phrase, {where} short
-# position, {picture}. A left-out slot is dropped with its commas.
-TEMPLATES = (
-    "{a} {size} {color} {shape} {pos}",
-    "{size} {color} {shape} {pos}",
-    "{color} {shape}, {size}, {where}",
-    "{pos}, {a} {size} {color} {shape}",
-    "{a} {picture} of {a} {size} {color} {shape} {pos}",
-    "there is {a} {size} {color} {shape} {pos}",
-    "{a} {size} {shape} in {color} {pos}",
+from dalle_edu.data.captions import (  # noqa: F401  (re-exported: chapters say shapes.X)
+    ARTICLES, CENTER_PHRASES, CENTER_SHORT, CORNER_PHRASES, MENTIONED, N_CHOICES,
+    PICTURE_WORDS, POSITION_PHRASES, SHORT_CORNERS, SHORT_POSITIONS, SYNONYMS, TEMPLATES,
+    all_paraphrases, caption, paraphrase, templates, _paraphrase,
 )
-POSITION_PHRASES = ("at the {v} {h}", "in the {v} {h}", "on the {v} {h}")
-CORNER_PHRASES = ("in the {v} {h} corner",)          # only for the four corners
-SHORT_POSITIONS = ("{v} {h}",)
-SHORT_CORNERS = ("{v} {h} corner",)
-# middle-center reads "in the center" and friends, never "at the middle center"
-CENTER_PHRASES = ("in the center", "in the middle", "at the center", "in the centre")
-CENTER_SHORT = ("center", "middle")
-
-
-def templates() -> tuple[str, ...]:
-    """The sentence templates (for tests and the chapter that shows them)."""
-    return TEMPLATES
-
-
-# --------------------------------------------------------------------- validation
-def _check_split(split: str) -> int:
-    if split not in SPLITS:
-        raise ValueError(f"unknown split {split!r}; valid splits are: {', '.join(SPLITS)}")
-    return SPLITS.index(split)
-
-
-def _check_attr(attr: dict, full: bool = True) -> dict:
-    if not isinstance(attr, dict):
-        raise TypeError(f"an attribute set must be a dict with keys {KEYS}, got {type(attr).__name__}")
-    unknown = sorted(set(attr) - set(KEYS))
-    if unknown:
-        raise ValueError(f"unknown attribute key(s) {unknown}; valid keys are: {', '.join(KEYS)}")
-    for key, value in attr.items():
-        if value not in VALUES[key]:
-            raise ValueError(f"unknown {key} {value!r}; valid values are: {', '.join(VALUES[key])}")
-    if full:
-        missing = [k for k in KEYS if k not in attr]
-        if missing:
-            raise ValueError(f"attribute set {attr} misses key(s): {', '.join(missing)}")
-    return attr
-
-
-def allowed_pairs(split: str = "train") -> list[tuple[str, str]]:
-    """The (colour, shape) pairs a split draws: 28 for train/test, the 4 held out for compositional."""
-    _check_split(split)
-    pairs = [(c, s) for c in COLORS for s in SHAPES]
-    if split == "compositional":
-        return [p for p in pairs if p in HELD_OUT]
-    return [p for p in pairs if p not in HELD_OUT]
-
-
-def all_combinations(split: str = "train") -> list[dict]:
-    """Every full attribute set a split can draw (504 for train/test, 72 for compositional)."""
-    return [dict(color=c, shape=s, size=z, vpos=v, hpos=h)
-            for (c, s) in allowed_pairs(split)
-            for z, v, h in itertools.product(SIZES, VPOS, HPOS)]
-
+from dalle_edu.data.world import (  # noqa: F401  (re-exported: chapters say shapes.X)
+    COLORS, HALF_EXTENT, HELD_OUT, HPOS, JITTER, KEYS, PARTIAL, POSITION, SCALE_RANGE, SHAPES,
+    SIZES, SPLITS, VALUES, VPOS, all_combinations, allowed_pairs, _check_attr, _check_split,
+)
 
 # ----------------------------------------------------------------------- rendering
 _COLOR_ARRAY = np.array(list(COLORS.values()), dtype=np.uint32)  # (8, 3)
@@ -309,115 +203,9 @@ def sample(n: int, split: str = "train", seed: int = 0, size: int = 32,
     # which keys each caption names: all, or (with prob. partial) drop size / pos / both
     u = caption_rng.random((n, 2))
     drop = np.where(u[:, 0] < partial, 1 + (u[:, 1] * 3).astype(int), 0)  # 0 none,1 size,2 pos,3 both
-    choices = caption_rng.random((n, _N_CHOICES))
-    mentioned = [_MENTIONED[d] for d in drop.tolist()]
+    choices = caption_rng.random((n, N_CHOICES))
+    mentioned = [MENTIONED[d] for d in drop.tolist()]
     captions = [_paraphrase(a, m, c) for a, m, c in zip(attrs, mentioned, choices.tolist())]
     if return_mentioned:
         return images, captions, attrs, mentioned
     return images, captions, attrs
-
-
-# ----------------------------------------------------------------------- captions
-_MENTIONED = {0: KEYS, 1: ("color", "shape", "vpos", "hpos"),
-              2: ("color", "shape", "size"), 3: ("color", "shape")}
-_N_CHOICES = 8  # uniform numbers one paraphrase consumes
-
-
-def _pick(options, u: float):
-    return options[int(u * len(options))]  # u in [0, 1)
-
-
-def _fill(template: str, slots: dict) -> str:
-    """Format a template, drop left-out slots with their commas, fix "a"/"an"."""
-    text = template.format(a="{a}", **slots)
-    if "," in text:
-        text = ", ".join(p for p in (" ".join(q.split()) for q in text.split(",")) if p)
-    else:
-        text = " ".join(text.split())
-    if "{a}" not in text:
-        return text
-    words = text.split(" ")
-    return " ".join([("an" if words[i + 1][0] in "aeiou" else "a") if w == "{a}" else w
-                     for i, w in enumerate(words)])
-
-
-def _position(v: str, h: str, u1: float, u2: float, u3: float, short: bool) -> str:
-    if v == "middle" and h == "center":
-        return _pick(CENTER_SHORT if short else CENTER_PHRASES, u1)
-    corner = v != "middle" and h != "center"
-    if short:
-        phrases = SHORT_POSITIONS + (SHORT_CORNERS if corner else ())
-    else:
-        phrases = POSITION_PHRASES + (CORNER_PHRASES if corner else ())
-    return _pick(phrases, u1).format(v=_pick(SYNONYMS["vpos"][v], u2),
-                                     h=_pick(SYNONYMS["hpos"][h], u3))
-
-
-def _check_keys(keys) -> tuple[str, ...]:
-    keys = tuple(k for k in KEYS if k in set(keys))
-    if "color" not in keys or "shape" not in keys:
-        raise ValueError(f"a caption always names the color and the shape; got keys {keys}")
-    if ("vpos" in keys) != ("hpos" in keys):
-        raise ValueError("a caption names both vpos and hpos or neither")
-    return keys
-
-
-def _paraphrase(attr: dict, keys, u, canonical: bool = False) -> str:
-    """One caption naming ``keys`` of ``attr``; ``u``: _N_CHOICES uniform numbers in [0, 1)."""
-    if canonical:
-        u = [0.0] * _N_CHOICES
-    template = _pick(TEMPLATES, u[0])
-    has_pos = "vpos" in keys
-    slots = {
-        "color": _pick(SYNONYMS["color"][attr["color"]], u[1]),
-        "shape": _pick(SYNONYMS["shape"][attr["shape"]], u[2]),
-        "size": _pick(SYNONYMS["size"][attr["size"]], u[3]) if "size" in keys else "",
-        "pos": "", "where": "", "picture": "",
-    }
-    if has_pos and "{pos}" in template:
-        slots["pos"] = _position(attr["vpos"], attr["hpos"], u[4], u[5], u[6], False)
-    if has_pos and "{where}" in template:
-        slots["where"] = _position(attr["vpos"], attr["hpos"], u[4], u[5], u[6], True)
-    if "{picture}" in template:
-        slots["picture"] = _pick(PICTURE_WORDS, u[7])
-    return _fill(template, slots)
-
-
-def caption(attr: dict) -> str:
-    """The canonical caption: "a big red circle at the top left". Chapter 5.
-
-    Names the keys ``attr`` has (color and shape are required; size optional; vpos and
-    hpos together or not at all). Middle-center reads "in the center".
-    """
-    _check_attr(attr, full=False)
-    return _paraphrase(attr, _check_keys(attr), None, canonical=True)
-
-
-def paraphrase(attr: dict, rng=None, keys=None) -> str:
-    """A random caption of ``attr`` from the templates and synonyms. Chapter 5.
-
-    ``rng``: a ``np.random.Generator`` or a seed. ``keys``: the attributes to mention
-    (default: all keys ``attr`` has); color and shape always, vpos/hpos together.
-    """
-    _check_attr(attr, full=False)
-    keys = _check_keys(attr if keys is None else keys)
-    missing = [k for k in keys if k not in attr]
-    if missing:
-        raise ValueError(f"keys {missing} are not in the attribute set {attr}")
-    rng = np.random.default_rng(rng)
-    return _paraphrase(attr, keys, rng.random(_N_CHOICES).tolist())
-
-
-def all_paraphrases(attr: dict, keys=None) -> list[str]:
-    """Every distinct caption of ``attr`` the templates and synonyms can make (for tests)."""
-    _check_attr(attr, full=False)
-    keys = _check_keys(attr if keys is None else keys)
-    # choice i has at most counts[i] options; u = (j + 0.5) / count hits every option
-    longest = lambda table: max(len(v) for v in table.values())
-    counts = [len(TEMPLATES), longest(SYNONYMS["color"]), longest(SYNONYMS["shape"]),
-              longest(SYNONYMS["size"]),
-              max(len(POSITION_PHRASES) + len(CORNER_PHRASES), len(CENTER_PHRASES),
-                  len(SHORT_POSITIONS) + len(SHORT_CORNERS), len(CENTER_SHORT)),
-              longest(SYNONYMS["vpos"]), longest(SYNONYMS["hpos"]), len(PICTURE_WORDS)]
-    grids = [[(j + 0.5) / c for j in range(c)] for c in counts]
-    return sorted({_paraphrase(attr, keys, u) for u in itertools.product(*grids)})
