@@ -125,8 +125,10 @@ def _generate(args) -> int:
 
     grid = imgs.tile(images, nrow=args.n)  # one row per prompt
     scale = max(1, 256 // images.shape[1])
+    grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)  # each pixel drawn scale x scale
+    grid = imgs.label_rows(grid, args.prompts, row_height=images.shape[1] * scale, pad=scale)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(grid).resize((grid.shape[1] * scale, grid.shape[0] * scale), Image.NEAREST).save(out)
+    Image.fromarray(grid).save(out)
     print(f"wrote {out}: {len(args.prompts)} prompt(s) x {args.n} image(s) "
           f"({time.perf_counter() - t0:.2f} s)")
     return 0
@@ -211,5 +213,49 @@ def main(argv=None) -> int:
         return 130
 
 
+def _quiet_native_logs():
+    """Drop TensorFlow's native start-up lines (absl, CUDA probes) from this process's stderr.
+
+    They are written by C++ straight to file descriptor 2, before and beside any Python
+    logging, and say nothing to a user ("Could not find cuda drivers", "failed call to
+    cuInit" on a machine without a GPU). Only the command does this, and only when the
+    user has not set ``TF_CPP_MIN_LOG_LEVEL`` (then what they asked for is what they get).
+    Every other line reaches the real stderr unchanged.
+    """
+    import atexit
+    import threading
+
+    if "TF_CPP_MIN_LOG_LEVEL" in os.environ:
+        return
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    sys.stderr.flush()
+    real = os.dup(2)
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def pump():
+        with os.fdopen(read, "rb") as src, os.fdopen(os.dup(real), "wb", buffering=0) as dst:
+            for line in src:
+                if not _NATIVE_LOG.match(line.decode("utf-8", "replace")):
+                    dst.write(line)
+
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+
+    def restore():
+        sys.stderr.flush()
+        os.dup2(real, 2)  # the pipe's last writer closes: the pump reads EOF and ends
+        thread.join(timeout=2)
+
+    atexit.register(restore)
+
+
+def entry() -> int:
+    """The ``dalle-edu`` console script: ``main`` with TensorFlow's native start-up noise removed."""
+    _quiet_native_logs()
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["to_uint8", "to_float", "tile", "save_gif"]
+__all__ = ["to_uint8", "to_float", "tile", "label_rows", "save_gif"]
 
 
 def to_uint8(images):
@@ -70,6 +70,32 @@ def tile(images, nrow=None, pad=1, pad_value=255):
         r, k = divmod(i, nrow)
         out[r * (h + pad): r * (h + pad) + h, k * (w + pad): k * (w + pad) + w] = a[i]
     return out
+
+
+def label_rows(grid, labels, row_height, pad=1, width=None, background=255, color=0):
+    """A grid (H, W, 3) uint8 with a text column on its left, one label per row. Chapter 6.
+
+    ``row_height``: pixels per row of the grid without its ``pad`` (rows start every
+    ``row_height + pad`` pixels). ``width`` of the text column defaults to the longest
+    label. Uses Pillow's built-in font, so it needs no font files.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    grid = to_uint8(grid)
+    try:  # Pillow >= 10.1 scales its built-in font; older ones have one small bitmap size
+        font = ImageFont.load_default(size=max(11, min(18, row_height // 10)))
+    except TypeError:
+        font = ImageFont.load_default()
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    text_w = max((measure.textlength(str(t), font=font) for t in labels), default=0)
+    width = int(width or text_w + 12)
+    canvas = Image.new("RGB", (width + grid.shape[1], grid.shape[0]), (background,) * 3)
+    canvas.paste(Image.fromarray(grid if grid.shape[-1] == 3 else grid.repeat(3, -1)), (width, 0))
+    draw = ImageDraw.Draw(canvas)
+    for r, label in enumerate(labels):
+        y = r * (row_height + pad) + row_height / 2
+        draw.text((width - 6, y), str(label), fill=(color,) * 3, font=font, anchor="rm")
+    return np.asarray(canvas)
 
 
 def save_gif(frames, path, fps=4, scale=1):

@@ -126,7 +126,23 @@ def decode(ids) -> str:
     return VOCAB.decode(ids)
 
 
+# Common words of each kind that the shapes world does not know: an unknown word of a
+# known kind is answered with that kind's words ("purple" -> the colours), not with
+# whatever is spelt alike ("purple" is close to "picture").
+OTHER_WORDS = {
+    "color": ("purple", "pink", "brown", "black", "grey", "gray", "violet", "indigo", "teal",
+              "gold", "golden", "silver", "beige", "maroon", "navy", "lime", "turquoise"),
+    "shape": ("rectangle", "oval", "ellipse", "star", "hexagon", "pentagon", "heart", "line",
+              "dot", "box", "ball", "sphere", "cube", "cross", "ring", "polygon"),
+    "size": ("huge", "medium", "giant", "enormous", "miniature", "massive", "mid", "average"),
+}
+
+
 def _closest(word: str) -> str:
+    for key, others in OTHER_WORDS.items():
+        if word in others:
+            return (f"the shapes world has no {word!r}; its {_KEY_NAMES[key]} are: "
+                    + ", ".join(shapes.VALUES[key]))
     close = difflib.get_close_matches(word, WORDS, n=3, cutoff=0.6)
     if close:
         return "did you mean " + " or ".join(repr(c) for c in close) + "?"

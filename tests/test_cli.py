@@ -81,3 +81,20 @@ def test_generate_picks_a_model_by_name(tmp_path, capsys):
     png = tmp_path / "g.png"
     assert cli.main(["generate", "a red circle", "--model", "gan-labels", "-n", "2", "-o", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_the_command_hides_tensorflows_native_start_up_lines(tmp_path):
+    """Run as users do (a subprocess, TF_CPP_MIN_LOG_LEVEL unset): stderr keeps only our line."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = "import sys; from dalle_edu import cli; sys.exit(cli.entry())"
+    run = subprocess.run([sys.executable, "-c", code, "generate", "a purple circle",
+                          "-o", str(tmp_path / "g.png")], capture_output=True, text=True, env=env,
+                         timeout=300)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines() == [
+        "dalle-edu: error: unknown word 'purple' in prompt 'a purple circle'; the shapes world has "
+        "no 'purple'; its colours are: red, green, blue, yellow, magenta, cyan, white, orange"]

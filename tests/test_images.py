@@ -51,3 +51,12 @@ def test_viz_re_exports_and_plots():
     assert len(fig.axes[0].lines) == 2
     with pytest.raises(ValueError, match="titles"):
         viz.image_grid(np.zeros((4, 4, 4)), titles=["a"])
+
+
+def test_label_rows_adds_a_text_column_with_one_label_per_row():
+    grid = np.zeros((2 * 20 + 1, 30, 3), np.uint8)  # two rows of 20 px, 1 px apart
+    out = images.label_rows(grid, ["first", "a much longer second label"], row_height=20)
+    assert out.shape[0] == grid.shape[0] and out.shape[1] > grid.shape[1] + 50
+    np.testing.assert_array_equal(out[:, -30:], grid)  # the pictures are untouched
+    ink = (out[:, : -30] < 128).any(axis=(1, 2))  # dark text on white, in each row's band
+    assert ink[:20].any() and ink[21:].any()

@@ -126,8 +126,12 @@ def test_cli_generate_and_its_errors(tiny_model, tmp_path, capsys):
                      "-o", str(png), "--weights", str(out)]) == 0
     from PIL import Image
 
-    # 3 per row, 2 rows, 1-px gaps, each pixel drawn 8x8 (256 // 32) so the grid is easy to see
-    assert Image.open(png).size == (8 * (3 * 33 - 1), 8 * (2 * 33 - 1))
+    # 3 per row, 2 rows, 1-px gaps, each pixel drawn 8x8 (256 // 32) so the grid is easy to see,
+    # with a column on the left that names each row's prompt
+    width, height = Image.open(png).size
+    assert height == 8 * (2 * 33 - 1) and width > 8 * (3 * 33 - 1) + 100
+    label = np.asarray(Image.open(png).convert("L"))[:, : width - 8 * (3 * 33 - 1)]
+    assert (label < 128).any(axis=1)[: 8 * 32].any() and (label < 128).any(axis=1)[8 * 33:].any()
     capsys.readouterr()
     for argv, message in [
         (["generate", "a purpel circle", "--weights", str(out)], "unknown word 'purpel'"),

@@ -115,8 +115,11 @@ def test_too_long_prompt():
 def test_unknown_word_names_it_and_suggests():
     with pytest.raises(ValueError, match=r"unknown word 'cirle'.*did you mean 'circle'"):
         parse("a red cirle")
-    with pytest.raises(ValueError, match=r"unknown word 'purple'"):
+    with pytest.raises(ValueError, match=r"unknown word 'purple'.*colours are: red, green") as err:
         parse("a purple square")
+    assert "picture" not in str(err.value)  # a colour is answered with colours, not look-alikes
+    with pytest.raises(ValueError, match=r"no 'oval'; its shapes are: circle, square"):
+        parse("a red oval")
     with pytest.raises(ValueError, match=r"unknown word 'squares'.*'square'"):
         parse("a red squares")
 
