@@ -116,3 +116,31 @@ def test_builders_refuse_bad_arguments():
         dcgan_discriminator(32, 1, num_classes=3, conditioning="film")
     with pytest.raises(ValueError, match="data_shape"):
         mlp_generator(4, data_shape=0)
+
+
+def test_spectral_norm_brings_the_largest_singular_value_to_one():
+    import keras
+
+    from dalle_edu.models import spectral
+
+    keras.utils.set_random_seed(0)
+    layer = spectral(keras.layers.Dense(16), power_iterations=1)
+    x = np.random.default_rng(0).standard_normal((8, 32)).astype("float32")
+    layer(x)  # build
+    w0 = keras.ops.convert_to_numpy(layer.layer.kernel) * 5.0  # a kernel with sigma far from 1
+    layer.layer.kernel.assign(w0)
+    assert np.linalg.svd(w0, compute_uv=False)[0] > 3.0
+    for _ in range(30):  # power iteration refines u each training call
+        layer(x, training=True)
+    sigma = np.linalg.svd(keras.ops.convert_to_numpy(layer.layer.kernel), compute_uv=False)[0]
+    assert sigma == pytest.approx(1.0, abs=0.02)
+
+
+def test_spectral_norm_discriminator_builds_and_keeps_its_shapes():
+    from dalle_edu.models import dcgan_discriminator
+
+    D = dcgan_discriminator(32, 3, width=8, cond_dim=23, conditioning="projection", aux_outputs=20,
+                            spectral_norm=True)
+    logit, aux = D([np.zeros((2, 32, 32, 3), "float32"), np.zeros((2, 23), "float32")], training=True)
+    assert tuple(logit.shape) == (2, 1) and tuple(aux.shape) == (2, 20)
+    assert sum("sn_" in l.name for l in D.layers) == 4  # three convs and the aux head (+ inside the head)

@@ -10,6 +10,7 @@ Every builder returns a functional ``keras.Model`` called as ``G(z)`` / ``D(x)``
 
 from .conditioning import (
     ConditionalBatchNorm, FiLM, ProjectionHead, SpatialTile, condition_input, embed_condition,
+    spectral,
 )
 from .dcgan import dcgan_discriminator, dcgan_generator
 from .mlp import mlp_discriminator, mlp_generator
@@ -17,5 +18,5 @@ from .mlp import mlp_discriminator, mlp_generator
 __all__ = [
     "mlp_generator", "mlp_discriminator", "dcgan_generator", "dcgan_discriminator",
     "ConditionalBatchNorm", "FiLM", "ProjectionHead", "SpatialTile", "condition_input",
-    "embed_condition",
+    "embed_condition", "spectral",
 ]

@@ -156,6 +156,17 @@ class ConditionalBatchNorm(layers.Layer):
         return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
 
 
+def spectral(layer, power_iterations: int = 1):
+    """``layer`` with spectral normalisation (Miyato et al. 2018) — Chapter 2.
+
+    Keras's ``SpectralNormalization`` divides the kernel by an estimate of its largest
+    singular value, refined by ``power_iterations`` steps of power iteration per training
+    call, so the layer's Lipschitz constant is about 1.
+    """
+    return layers.SpectralNormalization(layer, power_iterations=power_iterations,
+                                        name=f"sn_{layer.name}")
+
+
 class ProjectionHead(layers.Layer):
     """Projection discriminator output ``psi(phi) + <embed(y), phi>`` -> (B, 1) logits.
 
@@ -164,33 +175,37 @@ class ProjectionHead(layers.Layer):
     vectors (then ``embed`` is a bias-free linear map).
     """
 
-    def __init__(self, num_classes=None, cond_dim=None, **kwargs):
+    def __init__(self, num_classes=None, cond_dim=None, spectral_norm=False, **kwargs):
         super().__init__(**kwargs)
         self.kind = check_condition_args(num_classes, cond_dim)
         if self.kind is None:
             raise ValueError("ProjectionHead needs num_classes or cond_dim")
         self.num_classes, self.cond_dim = num_classes, cond_dim
+        self.spectral_norm = bool(spectral_norm)
 
     def build(self, input_shape):
         features = input_shape[0][-1]
-        self.psi = layers.Dense(1, name="psi")  # the unconditional "is it real" score
+        sn = spectral if self.spectral_norm else (lambda layer: layer)
+        self.psi = sn(layers.Dense(1, name="psi"))  # the unconditional "is it real" score
         self.psi.build(input_shape[0])
         if self.kind == "label":
-            self.embed = layers.Embedding(int(self.num_classes), features, name="embed")
+            self.embed = sn(layers.Embedding(int(self.num_classes), features, name="embed"))
         else:
-            self.embed = layers.Dense(features, use_bias=False, name="embed")
+            self.embed = sn(layers.Dense(features, use_bias=False, name="embed"))
         self.embed.build(input_shape[1])
 
-    def call(self, inputs):
+    def call(self, inputs, training=False):
         phi, y = inputs  # (B, F), (B, 1) or (B, cond_dim)
-        e = self.embed(y)
+        kw = {"training": training} if self.spectral_norm else {}  # SN refines sigma when training
+        e = self.embed(y, **kw)
         if self.kind == "label":
             e = ops.reshape(e, (-1, phi.shape[-1]))  # (B, 1, F) -> (B, F)
         inner = ops.sum(e * phi, axis=-1, keepdims=True)  # (B, 1)
-        return self.psi(phi) + inner
+        return self.psi(phi, **kw) + inner
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0][0], 1)
 
     def get_config(self):
-        return {**super().get_config(), "num_classes": self.num_classes, "cond_dim": self.cond_dim}
+        return {**super().get_config(), "num_classes": self.num_classes, "cond_dim": self.cond_dim,
+                "spectral_norm": self.spectral_norm}

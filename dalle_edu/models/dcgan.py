@@ -34,7 +34,7 @@ from keras import layers
 
 from .conditioning import (
     ConditionalBatchNorm, ProjectionHead, SpatialTile, check_condition_args,
-    condition_input, embed_condition,
+    condition_input, embed_condition, spectral,
 )
 
 __all__ = ["dcgan_generator", "dcgan_discriminator", "num_blocks"]
@@ -98,7 +98,7 @@ def dcgan_generator(latent_dim=100, image_size=32, channels=1, width=64, num_cla
 
 
 def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, cond_dim=None,
-                        conditioning="concat", embed_dim=8, aux_outputs=None,
+                        conditioning="concat", embed_dim=8, aux_outputs=None, spectral_norm=False,
                         name="dcgan_discriminator"):
     """DCGAN discriminator: image (and condition) -> (B, 1) logit (raw score, no sigmoid).
 
@@ -107,7 +107,11 @@ def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, c
     the output (Miyato & Koyama 2018, Chapter 4). ``aux_outputs=K`` adds a second output,
     (B, K) classification logits read from the same features (the auxiliary classifier
     of AC-GAN / TAC-GAN, Chapter 6): the model then returns ``[logit, aux_logits]``.
+    ``spectral_norm=True`` divides every weight matrix by its largest singular value
+    (Miyato et al. 2018, one power iteration per step; Chapter 2), which makes D
+    1-Lipschitz layer by layer — the alternative to a gradient penalty.
     """
+    sn = spectral if spectral_norm else (lambda layer: layer)
     blocks = num_blocks(image_size)
     kind = check_condition_args(num_classes, cond_dim)
     conditional = _check_conditioning(conditioning, ("concat", "projection"), kind)
@@ -123,13 +127,14 @@ def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, c
             h = layers.Concatenate(name="image_and_cond")([x, e])  # (B, S, S, ch + E)
     for i in range(blocks):
         # (B, s, s, c_in) -> (B, s/2, s/2, width * 2^i)
-        h = layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same", name=f"down_{i}")(h)
+        h = sn(layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same", name=f"down_{i}"))(h)
         h = layers.LeakyReLU(0.2)(h)
     phi = layers.Flatten(name="features")(h)  # (B, 16 * width * 2^(blocks-1))
     if conditional and conditioning == "projection":
-        out = ProjectionHead(num_classes, cond_dim, name="projection")([phi, inputs[1]])
+        out = ProjectionHead(num_classes, cond_dim, spectral_norm=spectral_norm,
+                             name="projection")([phi, inputs[1]])
     else:
-        out = layers.Dense(1, name="logit")(phi)  # (B, 1)
+        out = sn(layers.Dense(1, name="logit"))(phi)  # (B, 1)
     if aux_outputs:
-        out = [out, layers.Dense(int(aux_outputs), name="aux_logits")(phi)]  # + (B, K)
+        out = [out, sn(layers.Dense(int(aux_outputs), name="aux_logits"))(phi)]  # + (B, K)
     return keras.Model(inputs if conditional else x, out, name=name)
