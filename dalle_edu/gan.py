@@ -26,49 +26,20 @@ same random stream (see ``dalle_edu.callbacks.Checkpoint`` and ``fit(resume_from
 
 from __future__ import annotations
 
-import warnings
+import functools
 
 import numpy as np
 import keras
 from keras import ops
 import tensorflow as tf
 
-from . import losses
-from .checkpoint import resume
+from . import distribute, losses
+from .distribute import first_io_shape, shapes_differ, static_shape
 
 __all__ = ["GAN", "CONDITIONAL_MODES"]
 
 CONDITIONAL_MODES = (None, "label", "text")
 _BCE_LOSSES = ("minimax", "non-saturating")
-
-
-def _static_shape(tensor_or_spec):
-    shape = getattr(tensor_or_spec, "shape", None)
-    return None if shape is None else tuple(None if d is None else int(d) for d in shape)
-
-
-def _first_io_shape(model, attr):
-    """Per-example shape of a functional model's first input/output, or None if unknown."""
-    try:
-        return _static_shape(getattr(model, attr)[0])[1:]
-    except (AttributeError, IndexError, TypeError, ValueError):
-        return None
-
-
-def _shapes_differ(a, b):
-    return len(a) != len(b) or any(x is not None and y is not None and x != y for x, y in zip(a, b))
-
-
-class _StopAtStep(keras.callbacks.Callback):
-    """Ends a resumed ``fit`` exactly at the uninterrupted run's last step."""
-
-    def __init__(self, last_step):
-        super().__init__()
-        self.last_step = int(last_step)
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.step.numpy()) >= self.last_step:
-            self.model.stop_training = True
 
 
 class GAN(keras.Model):
@@ -106,9 +77,9 @@ class GAN(keras.Model):
         self.gp_weight = float(gp_weight)
 
         # the image shape G makes and D reads; both must agree with each other and the data
-        self.image_shape = _first_io_shape(generator, "outputs")
-        d_in = _first_io_shape(discriminator, "inputs")
-        if self.image_shape and d_in and _shapes_differ(self.image_shape, d_in):
+        self.image_shape = first_io_shape(generator, "outputs")
+        d_in = first_io_shape(discriminator, "inputs")
+        if self.image_shape and d_in and shapes_differ(self.image_shape, d_in):
             raise ValueError(f"the generator makes images of shape {self.image_shape} but the "
                              f"discriminator expects {d_in}")
         self.image_shape = self.image_shape or d_in
@@ -139,11 +110,12 @@ class GAN(keras.Model):
 
         Defaults are DCGAN's Adam(2e-4, beta_1=0.5). Other keyword arguments
         (``steps_per_execution``, ``jit_compile``) go to ``keras.Model.compile``. XLA is
-        off unless asked for (``jit_compile=True``): Keras's "auto" would turn it on
-        whenever op determinism is off, and it is measured before it is made a default.
+        off unless asked for (``jit_compile=True``, honoured only with op determinism off):
+        Keras's "auto" would turn it on whenever op determinism is off, and it is
+        measured before it is made a default.
         With a ``mixed_float16`` generator both optimizers get dynamic loss scaling.
         """
-        kwargs.setdefault("jit_compile", False)
+        kwargs["jit_compile"] = distribute.resolve_jit_compile(kwargs.get("jit_compile", False))
         super().compile(**kwargs)
         pair = losses.get(loss)  # validates the name
         self.loss_name = next(n for n in losses.NAMES if losses.get(n) is pair)
@@ -155,29 +127,11 @@ class GAN(keras.Model):
             self.g_optimizer, self.d_optimizer = (
                 o if isinstance(o, keras.optimizers.LossScaleOptimizer)
                 else keras.optimizers.LossScaleOptimizer(o) for o in (self.g_optimizer, self.d_optimizer))
-        if pair.gradient_penalty:
-            self._check_critic_differentiable()
+        if pair.gradient_penalty:  # it needs dD/dx: say now if D's score has none
+            distribute.check_critic_differentiable(self)
         # build the slots now, so a checkpoint can be restored before the first step
         self.g_optimizer.build(self.generator.trainable_variables)
         self.d_optimizer.build(self.discriminator.trainable_variables)
-
-    def _check_critic_differentiable(self):
-        """The gradient penalty needs dD/dx; say so now if D's score does not depend on x smoothly."""
-        specs = getattr(self.discriminator, "inputs", None)
-        if not specs or any(d is None for d in _static_shape(specs[0])[1:]):
-            return  # unknown input shape: losses.gradient_penalty checks again when training
-        x = tf.random.stateless_normal((2, *_static_shape(specs[0])[1:]), seed=(1, 2))
-        cond = None
-        if self.conditional and len(specs) > 1:
-            shape = (2, *(d or 1 for d in _static_shape(specs[1])[1:]))
-            cond = tf.zeros(shape, specs[1].dtype)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            logits, _ = self._D_logits(x, cond, training=False)
-        if tape.gradient(logits, x) is None:
-            raise ValueError(f"loss={self.loss_name!r} adds a gradient penalty, which needs the "
-                             "discriminator's score to be differentiable in its input image; this "
-                             "one is not (an integer cast, argmax or stop_gradient on the way?)")
 
     @property
     def loss_pair(self):
@@ -201,7 +155,9 @@ class GAN(keras.Model):
         return self.discriminator(x, training=training)
 
     def _noise(self, batch):
-        return keras.random.normal((batch, self.latent_dim), seed=self.seed_generator)  # (B, latent)
+        # (B, latent); under R replicas each gets its own rows of the global batch's noise
+        return distribute.replica_rows(
+            lambda n: keras.random.normal((n, self.latent_dim), seed=self.seed_generator), batch)
 
     # --- losses ---------------------------------------------------------------------------
 
@@ -233,7 +189,7 @@ class GAN(keras.Model):
         if self.conditional and cond is None:
             raise ValueError(f"a conditional={self.conditional!r} GAN needs (images, conditions) "
                              "batches, but the data has images only")
-        self._check_image_shape(_static_shape(real)[1:], "the batch")
+        self._check_image_shape(static_shape(real)[1:], "the batch")
         return ops.cast(real, "float32"), (cond if self.conditional else None), None
 
     def split_d_output(self, out):
@@ -251,18 +207,19 @@ class GAN(keras.Model):
     # --- training ---------------------------------------------------------------------
 
     def _D_logits(self, x, cond, training=True):
-        return self.split_d_output(self._D(x, cond, training=training))
+        # losses in float32: under a mixed policy D computes (and answers) in bfloat16/float16
+        out = keras.tree.map_structure(lambda t: ops.cast(t, "float32"), self._D(x, cond, training=training))
+        return self.split_d_output(out)
 
     def _apply(self, optimizer, loss, variables, tape):
         """Gradients of ``loss`` for this replica, applied (summed over replicas by the optimizer).
 
-        Under ``tf.distribute`` each replica sees B / R examples and the optimizer *sums*
-        the replicas' gradients, so each replica's mean loss is divided by R: the sum is
-        then the gradient of the mean over the global batch, as on one device.
+        Under ``tf.distribute`` each replica's loss is divided by R (``distribute.per_replica_loss``);
+        with ``mixed_float16`` it is multiplied by the loss scale. Both on the tape, re-entered:
+        a loss scaled after the tape closed has no gradient at all.
         """
-        replicas = tf.distribute.get_strategy().num_replicas_in_sync
-        scaled = loss / replicas if replicas > 1 else loss
-        scaled = optimizer.scale_loss(scaled)  # mixed_float16: multiplied by the loss scale
+        with tape:
+            scaled = optimizer.scale_loss(distribute.per_replica_loss(loss))
         optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
 
     def train_step(self, data):
@@ -278,15 +235,15 @@ class GAN(keras.Model):
                 fake_logits, _ = self._D_logits(fake, cond)
                 wrong_logits = None
                 if self.matching_aware:  # each image with its neighbour's condition
-                    wrong_logits, _ = self._D_logits(real, ops.roll(cond, 1, axis=0))
+                    wrong_logits, _ = self._D_logits(real, distribute.roll_rows(cond))
                 d_loss = self.discriminator_loss(real_logits, fake_logits, wrong_logits)
                 term = self.extra_d_loss(real_extras, cond, extra)
                 if term is not None:
                     d_loss += term
                 if self.loss_pair.gradient_penalty:
                     critic = (lambda x: self._D_logits(x, cond)[0])
-                    d_loss += self.gp_weight * losses.gradient_penalty(
-                        critic, real, fake, seed=self.seed_generator)
+                    d_loss += self.gp_weight * distribute.gradient_penalty(
+                        critic, real, fake, self.seed_generator)
             self._apply(self.d_optimizer, d_loss, D_vars, tape)
             self.d_loss_tracker.update_state(d_loss)
 
@@ -299,6 +256,7 @@ class GAN(keras.Model):
             if term is not None:
                 g_loss += term
         self._apply(self.g_optimizer, g_loss, G_vars, tape)
+        distribute.sync_statistics(self.generator, self.discriminator)  # BatchNorm's, per replica
         if self.ema_generator is not None:
             self._update_ema()
         self.step.assign_add(1)
@@ -317,37 +275,16 @@ class GAN(keras.Model):
     # --- data checks, fit with resume ---------------------------------------------------
 
     def _check_image_shape(self, data_shape, where):
-        if self.image_shape and data_shape is not None and _shapes_differ(data_shape, self.image_shape):
-            d_in = _first_io_shape(self.discriminator, "inputs")
-            raise ValueError(
-                f"{where} has images of shape {tuple(data_shape)} per example, but the generator "
-                f"makes {self.image_shape} and the discriminator expects {d_in}. Resize the data "
-                "or build the networks for this shape (image_size=..., channels=...)."
-            )
+        distribute.check_image_shape(self, data_shape, where)
 
-    def check_data(self, x, y=None):
-        """Raise a clear ValueError if the data's image shape or condition does not fit the GAN.
+    def check_data(self, x, y=None, batch_size=None):
+        """Raise a clear ValueError if the data's image shape, condition or batch does not fit the GAN.
 
         ``x`` is a ``tf.data.Dataset`` (checked from its ``element_spec``, nothing is read),
-        an array of images, or anything else (then nothing is checked here).
+        an array of images, or anything else (then nothing is checked here). Under a
+        strategy of R replicas every global batch must split into R equal parts.
         """
-        if isinstance(x, tf.data.Dataset):
-            spec = x.element_spec
-            if isinstance(spec, (tuple, list)):
-                images, cond = spec[0], (spec[1] if len(spec) > 1 else None)
-            else:
-                images, cond = spec, None
-        elif hasattr(x, "shape"):
-            images, cond = x, y
-        else:
-            return
-        shape = _static_shape(images)
-        if shape is None:
-            return
-        self._check_image_shape(shape[1:], "the data")
-        if self.conditional and cond is None:
-            raise ValueError(f"a conditional={self.conditional!r} GAN needs (images, conditions) "
-                             "data, but the data has images only")
+        distribute.check_data(self, x, y, batch_size)
 
     def fit(self, x=None, y=None, *, epochs=1, steps_per_epoch=None, callbacks=None,
             initial_epoch=0, resume_from=None, **kwargs):
@@ -362,30 +299,26 @@ class GAN(keras.Model):
         and the same ``epochs`` as the original run: training stops at the original
         last step, bit-identical to an uninterrupted run (CPU, op determinism on,
         ``steps_per_execution=1``: callbacks, and so the stop, run once per execution).
+
+        If op determinism fails at the first step (a GPU op with no deterministic kernel),
+        fit warns and trains without it (``distribute.fit_degrading_determinism``).
         """
-        self.check_data(x, y)
-        callbacks = list(callbacks or [])
+        self.check_data(x, y, kwargs.get("batch_size"))
         if isinstance(x, tf.data.Dataset):
             kwargs.setdefault("shuffle", False)  # a dataset shuffles itself (with its seed)
-            cardinality = int(x.cardinality())
-            if cardinality > 0:  # finite: make it one stream, so "skip k batches" is exact
-                steps_per_epoch = steps_per_epoch or cardinality
-                x = x.repeat()
-        if resume_from is not None:
-            if not isinstance(x, tf.data.Dataset):
-                raise ValueError("fit(resume_from=...) needs a tf.data.Dataset with a seeded "
-                                 "shuffle, so the data position can be restored by skipping batches")
-            if steps_per_epoch is None:
-                raise ValueError("fit(resume_from=...) with an endless dataset needs steps_per_epoch")
-            if self.steps_per_execution != 1:
-                warnings.warn("exact resumption needs steps_per_execution=1; with "
-                              f"{self.steps_per_execution} the resumed run may end a few steps late")
-            k = resume(self, resume_from)
-            x = x.skip(k)
-            initial_epoch = max(initial_epoch, k // steps_per_epoch)
-            callbacks.append(_StopAtStep(epochs * steps_per_epoch))
-        return super().fit(x, y, epochs=epochs, steps_per_epoch=steps_per_epoch,
-                           callbacks=callbacks, initial_epoch=initial_epoch, **kwargs)
+        x, steps_per_epoch, initial_epoch, stop = distribute.one_stream(
+            self, x, epochs, steps_per_epoch, initial_epoch, resume_from)
+        fit = functools.partial(super().fit, x, y, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                                callbacks=[*(callbacks or []), *stop], initial_epoch=initial_epoch,
+                                **kwargs)
+        return distribute.fit_degrading_determinism(self, fit)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a strategy Keras 3.15 reads one batch from a fresh iterator here to build
+        # what is unbuilt, then starts over: a dataset that reshuffles every iteration then
+        # trains in another order than on one device. A GAN is built in __init__: skip it.
+        if not all(layer.built for layer in self._flatten_layers()):
+            super()._maybe_symbolic_build(iterator, data_batch)
 
     # --- sampling -----------------------------------------------------------------------
 
@@ -411,9 +344,9 @@ class GAN(keras.Model):
                 raise ValueError(f"got {len(z)} noise vectors but {len(cond)} conditions")
         net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
         out = [
-            ops.convert_to_numpy(self._G(z[i:i + batch_size],
-                                         None if cond is None else cond[i:i + batch_size],
-                                         training=False, net=net))
+            ops.convert_to_numpy(ops.cast(self._G(z[i:i + batch_size],  # float32 also from a bf16 G
+                                                  None if cond is None else cond[i:i + batch_size],
+                                                  training=False, net=net), "float32"))
             for i in range(0, len(z), batch_size)
         ]
         return np.concatenate(out, axis=0)

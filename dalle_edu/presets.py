@@ -52,6 +52,105 @@ class Preset:
     def is_smoke(self) -> bool:
         return self.name == "smoke"
 
+    def chapter(self, key: str) -> "Sizes":
+        """This preset's sizes for a chapter (``"06"``): ``H = P.chapter("06"); H.STEPS``."""
+        if key not in CHAPTERS:
+            raise ValueError(f"no sizes for chapter {key!r}; chapters with sizes: {', '.join(CHAPTERS)}")
+        return Sizes(key, {k: v[NAMES.index(self.name)] for k, v in CHAPTERS[key].items()})
+
+    @property
+    def models(self) -> dict:
+        """Model name -> this preset's config overrides (read by e.g. ``T2IConfig.for_preset``)."""
+        return {m: dict(per_preset[self.name]) for m, per_preset in MODELS.items()}
+
+
+class Sizes:
+    """A chapter's sizes for one preset; a misspelt name is an error that lists the real ones."""
+
+    def __init__(self, chapter: str, values: dict):
+        self._chapter, self._values = chapter, dict(values)
+
+    def __getattr__(self, name):
+        values = self.__dict__.get("_values", {})
+        if name in values:
+            return values[name]
+        raise AttributeError(f"chapter {self.__dict__.get('_chapter')} has no size {name!r}; "
+                             f"its sizes are: {', '.join(values)}")
+
+    def as_dict(self) -> dict:
+        return dict(self._values)
+
+    def __repr__(self):
+        return f"Sizes(chapter={self._chapter!r}, " + ", ".join(f"{k}={v!r}" for k, v in self._values.items()) + ")"
+
+
+# --- the one home of run sizes ----------------------------------------------------------
+# chapter -> size name -> (smoke, cpu, gpu). Comments say what a longer run buys.
+# Each notebook's Hyperparameters cell reads its row: ``H = P.chapter("06"); H.STEPS``.
+# Committed notebook outputs are cpu runs of these values: change a cpu value, re-run
+# that notebook (``dalle-edu notebooks --preset cpu --only NN --inplace``).
+CHAPTERS: dict[str, dict[str, tuple]] = {
+    "01": {  # the GAN objective: only the trained discriminator of Results is sized
+        "N_SAMPLES": (4_000, 100_000, 400_000),  # per distribution
+        "HIDDEN": (16, 64, 64),  # width of the MLP discriminator's two hidden layers
+        "D_STEPS": (150, 8_000, 20_000),  # use 20_000 for a near-exact match
+        "BATCH_SIZE": (256, 1_024, 2_048),
+    },
+    "02": {  # a GAN on toy data
+        "N_DATA": (4_096, 64_000, 256_000),  # training samples drawn once per density
+        "N_EVAL": (500, 2_000, 5_000),  # generated samples per snapshot / metric
+        "STEPS_1D": (60, 3_000, 10_000),  # use 10_000 for a closer fit
+        "SNAP_EVERY_1D": (20, 50, 100),  # steps between snapshots
+        "D_ONLY_STEPS": (20, 1_500, 5_000),  # then: G frozen, D trained alone
+        "STEPS_2D": (40, 3_000, 10_000),  # use 10_000 to see the remedy sharpen
+        "SNAP_EVERY_2D": (20, 250, 500),
+        "SEEDS": ((0,), (0, 1, 2), (0, 1, 2, 3, 4)),  # collapse/remedy depend on the seed
+        "HAND_STEPS": (10, 200, 500),  # hand-written train step vs GAN.fit
+        "CRITIC_STEPS": (20, 1_000, 2_000),  # 1-D gradient-penalty critic estimating W1
+    },
+    "03": {  # DCGAN on digits
+        "SOURCE": ("offline", "offline", "mnist"),  # "mnist": 70k sharp 28x28 digits (needs a network)
+        "BATCH_SIZE": (32, 64, 128),
+        "WIDTH": (8, 32, 64),  # channels of D's first block (and of G's last); the paper used 128
+        # cpu: 50 x 22 = 1,100 steps; 100+ epochs clean up strokes (the blur is the data's)
+        "EPOCHS": (2, 50, 20),
+        "STEPS_PER_EPOCH": (4, None, None),  # None: one pass over the training set
+        "GRID_EVERY": (1, 5, 2),  # epochs between sample grids (the GIF's frames)
+        "CKPT_EVERY": (4, 66, 1_000),  # training steps between checkpoints
+    },
+    "04": {  # a label-conditional GAN
+        "SOURCE": ("offline", "offline", "mnist"),  # "mnist": 60k sharp 28x28 digits
+        "BATCH_SIZE": (32, 64, 128),
+        "WIDTH": (8, 32, 64),  # channels of D's first block (and G's last)
+        "EPOCHS": (2, 25, 20),  # cpu: 25 x 22 = 550 steps; use 75 epochs for sharper digits
+        "STEPS_PER_EPOCH": (4, None, None),  # None: one pass over the training set
+        "CLASSIFIER_EPOCHS": (1, 10, 3),
+        "N_EVAL": (200, 1_000, 10_000),  # generated samples per variant, equal per class
+    },
+    "05": {  # from words to vectors
+        "N_TRAIN": (2_000, 20_000, 50_000),  # training captions (a quarter of them partial)
+        "N_EVAL": (400, 2_000, 5_000),  # captions per evaluation split
+        "STEPS": (60, 1_500, 4_000),  # per encoder on the attribute task
+        "BIND_STEPS": (60, 1_500, 3_000),  # per encoder on the two-shape binding task
+    },
+    "06": {  # text to image; the model's own config is MODELS["gan-labels"] below
+        "STEPS": (30, 2_000, 20_000),  # your own run; use 8_000 (the shipped model) for sharp results
+        "EVAL_EVERY": (0, 2, 4),  # measure fidelity every N x 500 steps while training (0: never)
+        "EVAL_N": (32, 1_000, 2_000),  # prompts per split for caption fidelity
+        "N_FAIL": (32, 512, 1_024),  # samples for the failure hunt
+    },
+}
+
+# model name -> preset -> config overrides on the model's defaults (its config class).
+MODELS = {
+    "gan-labels": {  # dalle_edu.t2i.T2IConfig; the defaults are the shipped cpu run
+        "smoke": dict(n_train=1_024, steps=30, encoder_steps=100, width=16, batch_size=32),
+        "cpu": dict(),
+        "gpu": dict(image_size=64, width=64, batch_size=128, steps=20_000, n_train=100_000,
+                    ema=0.999),
+    },
+}
+
 
 PRESETS = {
     "smoke": Preset("smoke", image_size=32, batch_size=32,
@@ -97,10 +196,12 @@ def current() -> Preset:
 
 
 def set_seed(seed: int = 0, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and TensorFlow/Keras, and (optionally) make TF ops deterministic.
+    """Seed Python, NumPy and TensorFlow/Keras, and turn TF op determinism on (or off).
 
     Op determinism makes a CPU run repeat bit for bit (the exact-resume test relies on
-    it); on a GPU it can cost speed, so long GPU runs may pass ``deterministic=False``.
+    it). On a GPU it can cost speed, and a few ops have no deterministic GPU kernel:
+    ``GAN.fit`` then warns and trains without it (book: "Several devices, precision and
+    XLA"). ``deterministic=False`` turns it off, also when an earlier call turned it on.
     """
     random.seed(seed)
     import numpy as np
@@ -114,6 +215,77 @@ def set_seed(seed: int = 0, deterministic: bool = True) -> None:
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:
+        disable_op_determinism()
+
+
+def op_determinism_enabled() -> bool:
+    """Whether TF op determinism is on (TF 2.21 exposes the query only privately)."""
+    from tensorflow.python.framework import config as tf_config
+
+    return bool(tf_config.is_op_determinism_enabled())
+
+
+def disable_op_determinism() -> None:
+    """Turn TF op determinism off: ``tf.config.experimental`` (2.21) can only turn it on."""
+    from tensorflow.python.framework import config as tf_config
+
+    tf_config.disable_op_determinism()
+
+
+PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
+
+
+def check_precision(policy: str) -> str:
+    """Validate a Keras precision policy against this machine; an impossible one is a ``ValueError``.
+
+    float32 runs everywhere. mixed_bfloat16 needs bf16 units: a CPU (emulated, correct
+    but rarely faster), a TPU, or an NVIDIA GPU of compute capability >= 8.0 (A100, L4,
+    H100; not Colab's T4). mixed_float16 needs an NVIDIA GPU of compute capability >= 7.0
+    (T4, V100 and newer): CPUs have no float16 matrix units. Never a silent fallback.
+    """
+    if policy not in PRECISIONS:
+        raise ValueError(f"unknown precision {policy!r}; valid: {', '.join(PRECISIONS)}")
+    if policy == "float32":
+        return policy
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    caps = [tf.config.experimental.get_device_details(g).get("compute_capability") for g in gpus]
+    caps = [c for c in caps if c]
+    need = {"mixed_bfloat16": (8, 0), "mixed_float16": (7, 0)}[policy]
+    if gpus:
+        if caps and min(caps) < need:
+            raise ValueError(f"precision {policy!r} needs a GPU of compute capability >= "
+                             f"{need[0]}.{need[1]}; this one is {min(caps)[0]}.{min(caps)[1]}: use "
+                             + ("'mixed_float16'" if policy == "mixed_bfloat16" else "'float32'"))
+    elif policy == "mixed_float16":
+        raise ValueError("precision 'mixed_float16' needs an NVIDIA GPU and none is visible "
+                         "(CPUs have no float16 matrix units): use 'float32' or 'mixed_bfloat16'")
+    return policy
+
+
+class precision:
+    """``with presets.precision("mixed_bfloat16"): G = build()`` — layers built inside use the policy.
+
+    Checked first (``check_precision``); the global Keras policy is restored on exit.
+    """
+
+    def __init__(self, policy: str = "float32"):
+        self.policy = check_precision(policy)
+
+    def __enter__(self):
+        import keras
+
+        self._saved = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.policy)
+        return self
+
+    def __exit__(self, *exc):
+        import keras
+
+        keras.config.set_dtype_policy(self._saved)
+        return False
 
 
 def describe(preset: Preset | None = None) -> str:
