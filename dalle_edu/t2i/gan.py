@@ -23,6 +23,7 @@ from keras import ops
 
 from dalle_edu import presets
 from dalle_edu.data import shapes
+from dalle_edu.distribute import roll_rows
 from dalle_edu.gan import GAN
 from dalle_edu.models import dcgan_discriminator, dcgan_generator
 from dalle_edu.pipeline import to_float
@@ -82,7 +83,7 @@ class TextToImageGAN(GAN):
         if self.aux_weight:  # ...and G is rewarded when D reads what the prompt says
             g_loss += self.aux_weight * aux_loss(fake_extras, labels, said)
         if self.gan_int:  # GAN-INT: captions halfway between two of the batch's
-            mixed = 0.5 * (cond + ops.roll(cond, 1, axis=0))
+            mixed = 0.5 * (cond + roll_rows(cond))  # roll over the global batch
             fake_mixed = ops.cast(self._G(self._noise(batch), mixed, training=True), "float32")
             inter, _ = self._D_logits(fake_mixed, mixed)
             g_loss += self.loss_pair.g_loss(inter)
