@@ -1,4 +1,4 @@
-"""Sliders that also work on paper — Chapter 1.
+"""Sliders and prompt boxes that also work on paper — Chapters 1 and 6.
 
 A notebook slider needs a live kernel; the course book is built from stored outputs
 without one. ``slider_with_static`` therefore shows two things for one plotting function:
@@ -23,7 +23,8 @@ from collections import namedtuple
 import ipywidgets
 import matplotlib.pyplot as plt
 
-__all__ = ["SliderFigure", "slider_with_static"]
+__all__ = ["SliderFigure", "slider_with_static", "PromptBox", "prompt_box", "interpolation_slider",
+           "truncation_slider"]
 
 SliderFigure = namedtuple("SliderFigure", ["widget", "figure"])
 """What ``slider_with_static`` returns: the live ``interactive`` widget and the static figure."""
@@ -100,3 +101,98 @@ def _show(fig):
         plt.close(fig)
     else:  # plain Python (tests, scripts): nothing to display into
         plt.close(fig)
+
+
+# --- text-to-image playgrounds (Chapter 6) ------------------------------------------------
+# Each takes any model with ``generate(prompts, seed, n_per_prompt, ...)``: live in
+# JupyterLab / Colab, and a static figure of a few fixed settings for the book.
+
+PromptBox = namedtuple("PromptBox", ["widget", "figure"])
+
+
+def _draw_rows(ax, images, per_row, labels=None):
+    import numpy as np
+
+    from dalle_edu.images import tile
+
+    ax.imshow(tile(images, nrow=per_row, pad_value=110))
+    ax.set_xticks([])
+    if labels:
+        size = images.shape[1] + 1
+        ax.set_yticks(np.arange(len(labels)) * size + size / 2 - 1, labels, fontsize=8)
+    else:
+        ax.set_yticks([])
+
+
+def prompt_box(model, static_prompts, n=8, seed=0, value=None, dpi=80, display=True):
+    """Type a prompt, see ``n`` images; bad prompts answer with the parser's one-line message.
+
+    The static figure draws ``static_prompts`` (one row each) for the book and GitHub.
+    Returns ``PromptBox(widget, figure)``.
+    """
+    static_prompts = list(static_prompts)
+    if not static_prompts:
+        raise ValueError("static_prompts must hold at least one prompt (one row of the static figure)")
+    text = ipywidgets.Text(value=value or static_prompts[0], description="prompt",
+                           continuous_update=False,  # redraw on Enter / leaving the box
+                           layout=ipywidgets.Layout(width="60%"))
+    seed_box = ipywidgets.IntText(value=seed, description="seed", layout=ipywidgets.Layout(width="20%"))
+    button = ipywidgets.Button(description="draw")
+    out = ipywidgets.Output()
+
+    def draw(_=None):
+        out.clear_output(wait=True)
+        with out:
+            try:
+                images = model.generate([text.value], seed=max(0, int(seed_box.value)), n_per_prompt=n)
+            except ValueError as err:  # an unknown word, a contradiction...: say it, no traceback
+                print(f"{err}")
+                return
+            fig, ax = plt.subplots(figsize=(1.0 * n, 1.3), dpi=dpi, layout="constrained")
+            _draw_rows(ax, images, n)
+            ax.set_title(repr(text.value), fontsize=9)
+            _show(fig)
+
+    button.on_click(draw)
+    text.observe(draw, names="value")
+    widget = ipywidgets.VBox([ipywidgets.HBox([text, seed_box, button]), out])
+    images = model.generate(static_prompts, seed=seed, n_per_prompt=n)
+    fig, ax = plt.subplots(figsize=(1.0 * n + 2.5, 1.0 * len(static_prompts) + 0.4), dpi=dpi,
+                           layout="constrained")
+    _draw_rows(ax, images, n, labels=static_prompts)
+    if display:
+        from IPython.display import display as ipy_display
+
+        ipy_display(widget)
+        draw()
+        _show(fig)
+    return PromptBox(widget, fig)
+
+
+def interpolation_slider(model, prompt_a, prompt_b, n=6, seed=0, static_values=(0.0, 0.25, 0.5, 0.75, 1.0),
+                         display=True):
+    """Slide from one prompt's condition to another's: ``cond = (1 - t) c_a + t c_b``, same noise.
+
+    Needs a model with ``conditions(prompts)`` and ``generate(..., cond=...)`` (the GAN).
+    """
+    import numpy as np
+
+    c_a, c_b = model.conditions([prompt_a, prompt_b])
+
+    def plot(ax, t):
+        cond = np.repeat(((1 - t) * c_a + t * c_b)[None], n, axis=0)
+        _draw_rows(ax, model.generate(None, seed=seed, cond=cond, sample_unsaid=False), n)
+
+    return slider_with_static(plot, "t", 0.0, 1.0, 0.05, 0.5, list(static_values),
+                              panel_size=(0.55 * n + 0.4, 1.1),
+                              title=f"t = 0: {prompt_a!r}   ->   t = 1: {prompt_b!r}", display=display)
+
+
+def truncation_slider(model, prompt, n=8, seed=0, static_values=(0.25, 0.5, 1.0, 2.0), display=True):
+    """The fidelity-diversity knob: noise entries beyond the truncation t are drawn again."""
+
+    def plot(ax, t):
+        _draw_rows(ax, model.generate([prompt], seed=seed, n_per_prompt=n, truncation=t), n)
+
+    return slider_with_static(plot, "truncation", 0.1, 3.0, 0.05, 1.0, list(static_values),
+                              panel_size=(0.55 * n + 0.4, 1.1), title=repr(prompt), display=display)

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from dalle_edu import widgets  # noqa: E402
 from dalle_edu.widgets import SliderFigure, slider_with_static  # noqa: E402
 
 
@@ -90,3 +91,47 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, match):
     args.update(kwargs)
     with pytest.raises(error, match=match):
         slider_with_static(**args)
+
+
+# --- the text-to-image playgrounds (Chapter 6) ------------------------------------------
+
+@pytest.fixture(scope="module")
+def shipped():
+    from dalle_edu import api
+
+    return api.load_model()
+
+
+def test_prompt_box_draws_live_and_static(shipped):
+    box = widgets.prompt_box(shipped, ["a red circle", "a big blue square at the top left"], n=3,
+                             display=False)
+    assert len(box.figure.axes) == 1 and box.figure.axes[0].get_images()[0].get_array().shape[:2] == (
+        2 * 33 - 1, 3 * 33 - 1)  # two rows of three 32x32 images, 1 px apart
+    plt.close(box.figure)
+    with pytest.raises(ValueError, match="at least one prompt"):
+        widgets.prompt_box(shipped, [], display=False)
+
+
+def test_truncation_narrows_the_noise_and_changes_the_pictures(shipped):
+    a = shipped.generate(["a red circle"], seed=0, n_per_prompt=4)
+    assert np.array_equal(a, shipped.generate(["a red circle"], seed=0, n_per_prompt=4, truncation=None))
+    t = shipped.generate(["a red circle"], seed=0, n_per_prompt=4, truncation=0.5)
+    assert t.shape == a.shape and not np.array_equal(a, t)
+    np.testing.assert_array_equal(t, shipped.generate(["a red circle"], seed=0, n_per_prompt=4,
+                                                      truncation=0.5))
+    with pytest.raises(ValueError, match="truncation must be a number > 0"):
+        shipped.generate(["a red circle"], truncation=0)
+    fig = widgets.truncation_slider(shipped, "a red circle", n=3, static_values=(0.5, 1.0),
+                                    display=False).figure
+    assert len(fig.axes) == 2
+    plt.close(fig)
+
+
+def test_interpolation_slider_ends_at_the_two_prompts(shipped):
+    fig = widgets.interpolation_slider(shipped, "a red circle", "a blue square", n=2,
+                                       static_values=(0.0, 1.0), display=False).figure
+    first = fig.axes[0].get_images()[0].get_array()
+    ends = shipped.generate(None, seed=0, cond=np.repeat(shipped.conditions(["a red circle"]), 2, 0),
+                            sample_unsaid=False)
+    np.testing.assert_array_equal(first[:32, :32], ends[0])
+    plt.close(fig)
