@@ -3,7 +3,9 @@
 (nbval executes them; these checks are about what the book will show.)
 """
 
+import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -35,10 +37,13 @@ def test_skeleton(path):
     assert positions == sorted(positions), f"{path.name}: sections out of order {headings}"
     code = [c for c in cells if c["cell_type"] == "code"]
     assert "google.colab" in _src(code[0]), "first code cell is the Colab install cell"
-    hyper = [c for c in code if "P.pick(" in _src(c)]
-    assert len(hyper) == 1, f"{path.name}: sizes come from ONE Hyperparameters cell using P.pick"
-    solutions = sum(":class: dropdown" in _src(c) for c in cells if c["cell_type"] == "markdown")
-    assert solutions >= 1, f"{path.name}: exercises need collapsed solutions"
+    chapter = path.name[:2]
+    hyper = [c for c in code if f'P.chapter("{chapter}")' in _src(c)]
+    assert len(hyper) == 1, (f"{path.name}: sizes come from ONE Hyperparameters cell, "
+                             f'H = P.chapter("{chapter}") (the table: presets.CHAPTERS)')
+    solutions = sum(_src(c).count("<summary>Solution") for c in cells if c["cell_type"] == "markdown")
+    assert solutions >= 1, (f"{path.name}: exercises need solutions hidden in "
+                            "<details><summary>Solution</summary> ... </details>")
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -54,6 +59,102 @@ def test_committed_with_real_outputs(path):
         f"{path.name}: TensorFlow's native log lines are in the outputs; refresh it with "
         "`dalle-edu notebooks --preset cpu --only NN --inplace`, which strips them")
     assert len(text) < 3_000_000, f"{path.name}: outputs are {len(text) / 1e6:.1f} MB"
-    checked = [c for c in code if _src(c).lstrip().startswith("# NBVAL_CHECK_OUTPUT")]
+    checked = [c for c in code if "nbval-check-output" in c.get("metadata", {}).get("tags", [])]
     for c in checked:
-        assert c["outputs"], f"{path.name}: a NBVAL_CHECK_OUTPUT cell has no stored output to compare"
+        assert c["outputs"], f"{path.name}: a nbval-check-output cell has no stored output to compare"
+
+
+def _package_exports() -> dict:
+    """Every name the package exports -> where: each module's public top-level functions and
+    classes (and those classes' public methods, e.g. ``GAN.fit``), and the ``__all__`` of
+    ``dalle_edu``, ``dalle_edu.t2i`` and ``dalle_edu.models``."""
+    import dalle_edu  # lazy: no TensorFlow
+
+    names = {name: "dalle_edu" for name in dalle_edu.__all__}
+    for path in sorted((ROOT / "dalle_edu").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        tree = ast.parse(path.read_text())
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
+                    and not node.name.startswith("_"):
+                names.setdefault(node.name, f"{module}.{node.name}")
+                if isinstance(node, ast.ClassDef):  # and its public methods: GAN.fit, Probe.predict
+                    for method in node.body:
+                        if isinstance(method, (ast.FunctionDef, ast.AsyncFunctionDef)) \
+                                and not method.name.startswith("_"):
+                            names.setdefault(method.name, f"{module}.{node.name}.{method.name}")
+            elif isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+                try:
+                    exported = ast.literal_eval(node.value)
+                except ValueError:  # dalle_edu's own, built from _LAZY: imported above
+                    continue
+                for name in exported:
+                    names.setdefault(name, f"{module}.{name}")
+    return names
+
+
+def _notebook_definitions(path):
+    """(cell index, name) of every function and class a notebook's code cells define at top level."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    to_python = TransformerManager().transform_cell  # %pip and friends -> plain Python
+    found = []
+    for i, cell in enumerate(_cells(path)):
+        if cell["cell_type"] != "code":
+            continue
+        tree = ast.parse(to_python(_src(cell)))
+        found += [(i, node.name) for node in tree.body
+                  if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))]
+    return found
+
+
+def test_package_exports_are_collected():
+    names = _package_exports()
+    for name in ("make_dataset", "build_gan", "position_counts", "color_masks", "decode", "GAN",
+                 "generate", "SLICES", "train_classifier", "fit"):
+        assert name in names, name
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_call_the_package(path):
+    """A notebook never re-defines what the package exports (ARCHITECTURE.md: one source for
+    every piece of code). A five-line teaching version is fine under another name
+    (``far_pixels_by_hand``), followed by a check that it equals the package's."""
+    exports = _package_exports()
+    clashes = [f"cell {i}: {name} (the package's is {exports[name]})"
+               for i, name in _notebook_definitions(path) if name in exports]
+    assert not clashes, (f"{path.name} re-defines names the package exports; call the package's, "
+                         "or give a teaching version its own name (e.g. NAME_by_hand) and check it "
+                         "equals the package's:\n  " + "\n  ".join(clashes))
+
+
+# Syntax that only Jupyter Book (MyST) renders: JupyterLab, Colab and GitHub show it raw.
+MYST_ONLY = re.compile(
+    r"^\s*(`{3,}|~{3,}|:{3,})\s*\{[a-z-]+\}"  # ```{admonition}, :::{note}, ~~~{math}
+    r"|^:class:|^:name:|^:label:"  # directive options
+    r"|\{(ref|doc|numref|eq|term|download|cite)\}`"  # roles: {ref}`target`
+    , re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_markdown_reads_the_same_in_jupyter_colab_github_and_the_book(path):
+    """No MyST-only syntax (shown raw outside the book); solutions in <details> blocks that
+    close; nbval markers as cell tags, not as comments readers see."""
+    for i, cell in enumerate(_cells(path)):
+        src = _src(cell)
+        if cell["cell_type"] == "markdown":
+            found = MYST_ONLY.search(src)
+            assert not found, (f"{path.name} cell {i}: {found.group(0).strip()!r} is MyST-only syntax, "
+                               "shown raw in Jupyter and Colab; use <details><summary>Solution</summary>")
+            assert src.count("<details>") == src.count("</details>"), f"{path.name} cell {i}: unclosed <details>"
+            assert src.count("<details>") == src.count("<summary>"), f"{path.name} cell {i}: <details> without <summary>"
+        else:
+            assert not re.search(r"^\s*# NBVAL_", src, re.M), (
+                f"{path.name} cell {i}: mark nbval cells with a cell tag (nbval-check-output), "
+                "not a comment")
+
+
+def test_the_markdown_check_can_fail():
+    assert MYST_ONLY.search("Try it.\n\n```{admonition} Solution\n:class: dropdown\nx\n```")
+    assert MYST_ONLY.search("see {ref}`sec-gan`")
+    assert not MYST_ONLY.search("<details>\n<summary>Solution</summary>\n\n~~~python\nx = 1\n~~~\n</details>")

@@ -1,3 +1,7 @@
+import json
+import re
+from pathlib import Path
+
 import pytest
 
 from dalle_edu import presets
@@ -66,3 +70,57 @@ def test_describe_names_preset_and_source(monkeypatch):
     monkeypatch.setenv(presets.ENV_VAR, "smoke")
     line = presets.describe()
     assert line.startswith("preset: smoke (from $DALLE_EDU_PRESET)")
+
+
+# --- the one home of run sizes: presets.CHAPTERS, read by every notebook ----------------
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def _code(path) -> str:
+    return "\n".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"]
+                     if c["cell_type"] == "code")
+
+
+def test_every_chapter_has_every_size_for_every_preset():
+    assert presets.CHAPTERS, "no chapter sizes"
+    for chapter, sizes in presets.CHAPTERS.items():
+        assert re.fullmatch(r"\d\d", chapter), f"chapter keys are two digits: {chapter!r}"
+        for name, values in sizes.items():
+            assert name.isupper(), f"chapter {chapter}: size names are CONSTANTS, got {name!r}"
+            assert isinstance(values, tuple) and len(values) == len(presets.NAMES), (
+                f"chapter {chapter}, {name}: one value per preset {presets.NAMES}, got {values!r}")
+        for name in presets.NAMES:
+            H = presets.get(name).chapter(chapter)
+            assert H.as_dict() == {k: v[presets.NAMES.index(name)] for k, v in sizes.items()}
+
+
+def test_chapter_sizes_are_the_preset_s_column():
+    H = presets.get("cpu").chapter("06")
+    assert H.STEPS == presets.CHAPTERS["06"]["STEPS"][1]
+    assert presets.get("smoke").chapter("06").STEPS < H.STEPS <= presets.get("gpu").chapter("06").STEPS
+
+
+def test_unknown_chapter_or_size_is_a_clear_error():
+    p = presets.get("cpu")
+    with pytest.raises(ValueError) as err:
+        p.chapter("99")
+    assert "'99'" in str(err.value) and "06" in str(err.value)  # names the chapters that exist
+    H = p.chapter("06")
+    with pytest.raises(AttributeError) as err:
+        H.STEP  # noqa: B018 (a misspelt size)
+    assert "'STEP'" in str(err.value) and "STEPS" in str(err.value)  # lists the real ones
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebooks_take_their_sizes_from_the_table(path):
+    code = _code(path)
+    assert ".pick(" not in code, (f"{path.name} still calls P.pick(...): move the sizes into "
+                                  f"presets.CHAPTERS[{path.name[:2]!r}] and read them with P.chapter")
+    chapter = path.name[:2]
+    assert f'H = P.chapter("{chapter}")' in code, f"{path.name}: no H = P.chapter({chapter!r})"
+    assert chapter in presets.CHAPTERS, f"{path.name}: presets.CHAPTERS has no {chapter!r}"
+    used = set(re.findall(r"\bH\.([A-Z][A-Z0-9_]*)\b", code))
+    table = set(presets.CHAPTERS[chapter])
+    assert used <= table, f"{path.name} reads sizes the table lacks: {sorted(used - table)}"
+    assert table <= used, f"presets.CHAPTERS[{chapter!r}] has sizes {path.name} never reads: {sorted(table - used)}"

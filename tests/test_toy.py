@@ -70,3 +70,44 @@ def test_bad_mixtures_raise():
         toy.ring(std=0.0)
     with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
         toy.ring().pdf(np.zeros((3, 3)))
+
+
+def test_collapse_report_tells_collapse_from_non_convergence():
+    ring, rng = toy.ring(), np.random.default_rng(0)
+    healthy = toy.collapse_report(ring.sample(4000, seed=0), ring)
+    assert healthy.verdict == "healthy" and healthy.modes == 8
+    assert healthy.on_mode > 0.97 and healthy.entropy == pytest.approx(3.0, abs=0.01)
+    assert healthy.occupied == tuple(range(8))
+    one = ring.modes[[2]] + 0.02 * rng.standard_normal((1000, 2))  # all on one mode
+    r = toy.collapse_report(one, ring)
+    assert r.verdict == "collapse" and r.modes == 1 and r.occupied == (2,)
+    assert r.on_mode > 0.97 and r.entropy == 0.0
+    two = np.concatenate([one, ring.modes[[5]] + 0.02 * rng.standard_normal((1000, 2))])
+    r = toy.collapse_report(two, ring)
+    assert (r.verdict, r.occupied) == ("collapse", (2, 5)) and r.entropy == pytest.approx(1.0, abs=0.01)
+    # spread off the ring: a blob inside the circle and a wide ring — few samples near a mode
+    for off in (0.5 * rng.standard_normal((1000, 2)),
+                ring.modes[rng.integers(0, 8, 1000)] * 0.7 + 0.3 * rng.standard_normal((1000, 2))):
+        r = toy.collapse_report(off, ring)
+        assert r.verdict == "non-convergence" and r.on_mode < 0.1
+    four = ring.sample(4000, seed=1)[:, :] * 1.0
+    keep = np.isin(np.linalg.norm(four[:, None] - ring.modes[None], axis=-1).argmin(1), [0, 1, 2, 3])
+    assert toy.collapse_report(four[keep], ring).verdict == "partial"
+    assert toy.collapse_report(np.zeros((0, 2)), ring).verdict == "non-convergence"
+
+
+def test_wasserstein1_1d_closed_forms():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal(500)
+    assert toy.wasserstein1_1d(a, a) == 0.0
+    assert toy.wasserstein1_1d(a, a + 0.7) == pytest.approx(0.7)   # a shift moves every atom by c
+    assert toy.wasserstein1_1d([0.0], [0.0, 1.0]) == pytest.approx(0.5)  # unequal sizes
+    assert toy.wasserstein1_1d([0.0, 2.0], [1.0]) == pytest.approx(1.0)
+    b = rng.standard_normal(300) * 2 + 1  # unequal sizes agree with equal-size sorting
+    big = np.repeat(np.sort(b), 5)
+    assert toy.wasserstein1_1d(a, b) == pytest.approx(toy.wasserstein1_1d(np.repeat(a, 3), big))
+    # two Gaussians with equal sd: W1 = |mu1 - mu2|
+    x, y = rng.normal(0.0, 0.5, 200_000), rng.normal(1.5, 0.5, 200_000)
+    assert toy.wasserstein1_1d(x, y) == pytest.approx(1.5, abs=0.01)
+    with pytest.raises(ValueError, match="at least one"):
+        toy.wasserstein1_1d([], [1.0])

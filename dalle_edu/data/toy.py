@@ -124,3 +124,64 @@ def modes_covered(samples, mixture: GaussianMixture, radius: float | None = None
     min_count = max(1, int(np.ceil(0.01 * n))) if min_count is None else int(min_count)
     counts = np.bincount(nearest[good], minlength=mixture.n_modes)
     return Coverage(int((counts >= min_count).sum()), float(good.mean()))
+
+
+class CollapseReport(NamedTuple):
+    on_mode: float        # share of samples within 3 sd of their nearest mode
+    modes: int            # modes covered (as in ``modes_covered``)
+    entropy: float        # entropy (bits) of the on-mode samples' mode histogram
+    occupied: tuple       # indices of the covered modes (track them to see hopping)
+    verdict: str          # "healthy", "partial", "collapse" or "non-convergence"
+
+
+def collapse_report(samples, mixture: GaussianMixture, radius: float | None = None,
+                    min_count: int | None = None) -> CollapseReport:
+    """Tell mode collapse from non-convergence — Chapter 2.
+
+    Collapse: the samples are *good* (most within ``radius``, default 3 sd, of a mode)
+    but sit on few modes — high ``on_mode``, few ``modes``, low ``entropy``.
+    Non-convergence: the samples are *off* the modes — low ``on_mode`` whatever the
+    count. Healthy: high ``on_mode``, every mode covered, entropy near log2(k) bits.
+    ``verdict`` applies these rules: on_mode < 0.5 is "non-convergence"; otherwise at
+    most k // 4 modes (2 of 8) is "collapse", fewer than k is "partial", else "healthy".
+    """
+    x = mixture._points(samples)
+    n, k = len(x), mixture.n_modes
+    if n == 0:
+        return CollapseReport(0.0, 0, 0.0, (), "non-convergence")
+    dist = np.sqrt(((x[:, None, :] - mixture.means[None]) ** 2).sum(-1))  # (n, k)
+    nearest = dist.argmin(axis=1)                                          # (n,)
+    radii = 3 * mixture.stds if radius is None else np.full(k, float(radius))
+    good = dist[np.arange(n), nearest] <= radii[nearest]                   # (n,)
+    min_count = max(1, int(np.ceil(0.01 * n))) if min_count is None else int(min_count)
+    counts = np.bincount(nearest[good], minlength=k)                       # (k,)
+    occupied = tuple(int(i) for i in np.flatnonzero(counts >= min_count))
+    p = counts[counts > 0] / max(1, counts.sum())
+    entropy = float(-(p * np.log2(p)).sum()) + 0.0  # + 0.0: no "-0.0"
+    on_mode = float(good.mean())
+    if on_mode < 0.5:
+        verdict = "non-convergence"
+    elif len(occupied) <= max(1, k // 4):
+        verdict = "collapse"
+    else:
+        verdict = "partial" if len(occupied) < k else "healthy"
+    return CollapseReport(on_mode, len(occupied), entropy, occupied, verdict)
+
+
+def wasserstein1_1d(a, b) -> float:
+    """Exact W1 between two 1-D empirical distributions — Chapter 2.
+
+    W1 = integral over x of |F_a(x) - F_b(x)|, the area between the two step CDFs; for
+    equal sizes it is mean |sort(a) - sort(b)| (match the i-th smallest with the i-th).
+    """
+    a = np.sort(np.asarray(a, np.float64).ravel())
+    b = np.sort(np.asarray(b, np.float64).ravel())
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError("wasserstein1_1d needs at least one sample on each side")
+    if len(a) == len(b):
+        return float(np.abs(a - b).mean())
+    xs = np.concatenate([a, b])
+    xs.sort()
+    fa = np.searchsorted(a, xs[:-1], side="right") / len(a)   # CDFs on each interval
+    fb = np.searchsorted(b, xs[:-1], side="right") / len(b)
+    return float((np.abs(fa - fb) * np.diff(xs)).sum())
