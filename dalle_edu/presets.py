@@ -7,11 +7,12 @@ Three presets size every notebook and command:
 * ``gpu``   — Colab or any CUDA GPU: full size (64x64 shapes, longer training).
 
 The preset comes from the ``DALLE_EDU_PRESET`` environment variable, else from the
-hardware (a visible GPU -> ``gpu``, otherwise ``cpu``). Each notebook's
-Hyperparameters cell reads its sizes from the preset in one place::
+hardware (a visible GPU -> ``gpu``, otherwise ``cpu``). Every run size lives here, in
+``CHAPTERS`` (each chapter's sizes) and ``MODELS`` (each model's config), and each
+notebook's Hyperparameters cell reads its chapter's::
 
     P = presets.current()
-    STEPS = P.pick(smoke=50, cpu=3_000, gpu=20_000)   # use 20_000 for sharp results
+    H = P.chapter("06")      # H.STEPS, H.EVAL_N, ... for this preset
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ NAMES = ("smoke", "cpu", "gpu")
 
 @dataclass(frozen=True)
 class Preset:
-    """A named run size. Shared sizes are fields; chapter-specific ones come from ``pick``."""
+    """A named run size: shared sizes as fields, a chapter's from ``chapter``, a model's from ``models``."""
 
     name: str
     image_size: int  # side of the shapes-world canvas (SHAPES_WORLD.md: 32, or 64 on gpu)
