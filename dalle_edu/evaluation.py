@@ -118,7 +118,7 @@ def probe_data(n: int, seed: int, size: int):
 
 def train_probe(size: int = 32, n: int = 30_000, epochs: int = 8, batch_size: int = 128,
                 seed: int = 0, verbose: int = 0) -> Probe:
-    """Train the five-head probe on real renders. Chapter 6 reports its exact-match.
+    """Train the five-head probe on real renders. Chapters 6 and 7 report its exact-match.
 
     Defaults: 0.9995 exact-match on 4,000 real `test` and `compositional` images after
     about 30 s on 2 CPU cores (see benchmarks/probe_accuracy.py).
@@ -194,7 +194,7 @@ def position_counts(reads) -> np.ndarray:
 
 
 def evaluate_model(model, probe, n: int = 1_000, seed: int = 0) -> dict:
-    """Chapter 6's table for any model with ``generate(prompts, seed, n_per_prompt)``.
+    """Chapter 7's table for any model with ``generate(prompts, seed, n_per_prompt)``.
 
     Caption fidelity on the test and compositional splits, partial-caption fidelity,
     positions covered by 64 samples of "a red circle" (and by the GAN alone, where the

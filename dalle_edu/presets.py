@@ -138,6 +138,9 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "STEPS": (30, 2_000, 20_000),  # your own run; use 8_000 (the shipped model) for sharp results
         "EVAL_EVERY": (0, 2, 4),  # measure fidelity every N x 500 steps while training (0: never)
         "EVAL_N": (32, 1_000, 2_000),  # prompts per split for caption fidelity
+    },
+    "07": {  # the shipped text-to-image model, used and judged (nothing is trained)
+        "EVAL_N": (32, 1_000, 2_000),  # prompts per split for caption fidelity
         "N_FAIL": (32, 512, 1_024),  # samples for the failure hunt
     },
 }

@@ -158,3 +158,13 @@ def test_the_markdown_check_can_fail():
     assert MYST_ONLY.search("Try it.\n\n```{admonition} Solution\n:class: dropdown\nx\n```")
     assert MYST_ONLY.search("see {ref}`sec-gan`")
     assert not MYST_ONLY.search("<details>\n<summary>Solution</summary>\n\n~~~python\nx = 1\n~~~\n</details>")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_code_lines_fit_in_88_columns(path):
+    """Code cells read without sideways scrolling in Jupyter, Colab and the book."""
+    long = [f"cell {i} line {n}: {len(line)} characters"
+            for i, cell in enumerate(_cells(path)) if cell["cell_type"] == "code"
+            for n, line in enumerate(_src(cell).splitlines(), 1) if len(line) > 88]
+    assert not long, (f"{path.name}: code lines over 88 characters (wrap them, e.g. with "
+                      "black --line-length 88): " + "; ".join(long))
