@@ -92,6 +92,10 @@ def strip_native_logs(nb) -> None:
                 if not "".join(lines).strip():
                     continue
                 output["text"] = "".join(lines)
+            if (kept and output.get("output_type") == "stream" and kept[-1].get("output_type") == "stream"
+                    and kept[-1].get("name") == output.get("name")):
+                kept[-1]["text"] += output["text"]  # one box per run of prints, as Jupyter shows it
+                continue
             kept.append(output)
         if "outputs" in cell:
             cell["outputs"] = kept

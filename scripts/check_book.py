@@ -358,7 +358,8 @@ def check_image_file(html_dir: Path, page: Path, src: str) -> str | None:
 
 def split_outputs(static_html: str) -> int:
     """How many notebook cells show their printed lines in more than one box."""
-    cells = static_html.split('class="cell docutils container"')[1:]
+    # a tagged cell's class is "cell tag_<tag> docutils container": split on every cell
+    cells = re.split(r'class="cell(?: [^"]*)? docutils container"', static_html)[1:]
     return sum(1 for c in cells if len(re.findall(r'class="output (?:stream|stdout)\b', c)) > 1)
 
 

@@ -70,7 +70,8 @@ def test_book_prints_of_one_cell_share_one_box(built_book):
     """nb_merge_streams: consecutive print() outputs of a cell show as one box, not one per chunk."""
     html = _html(built_book)
     for page in sorted((html / "notebooks").glob("*.html")):
-        cells = page.read_text().split('class="cell docutils container"')[1:]
+        # a tagged cell's class is "cell tag_<tag> docutils container": split on every cell
+        cells = re.split(r'class="cell(?: [^"]*)? docutils container"', page.read_text())[1:]
         split = [c for c in cells if len(re.findall(r'class="output stream\b', c)) > 1]
         assert not split, f"{page.name}: {len(split)} cell(s) show their prints in several boxes"
 
