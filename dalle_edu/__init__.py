@@ -15,6 +15,8 @@ _LAZY = {
     "images": "dalle_edu.images",
     "text": "dalle_edu.text",
     "data": "dalle_edu.data",
+    "metrics": "dalle_edu.metrics",
+    "geometry": "dalle_edu.geometry",
     "pipeline": "dalle_edu.pipeline",
     "viz": "dalle_edu.viz",
     "widgets": "dalle_edu.widgets",

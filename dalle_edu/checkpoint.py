@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import keras
 
-__all__ = ["save_checkpoint", "latest_checkpoint", "resume"]
+__all__ = ["save_checkpoint", "latest_checkpoint", "resume", "WeightsError", "load_weights_strict"]
 
 _CKPT = re.compile(r"^ckpt-(\d+)\.npz$")
 
@@ -123,3 +123,25 @@ def resume(gan, path):
             for i, v in enumerate(variables):
                 v.assign(data[f"{group}/{i:04d}"])
     return int(gan.step.numpy())
+
+
+class WeightsError(ValueError):
+    """A weights folder or file that is missing, corrupt, or for another architecture."""
+
+
+def load_weights_strict(model, path):
+    """``model.load_weights(path)``, but every mismatch is a one-line ``WeightsError``."""
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            # Keras only *warns* when part of a file fits no layer and then keeps fresh
+            # random weights there; a half-loaded model must be an error.
+            warnings.simplefilter("error", UserWarning)
+            model.load_weights(path)
+    except (ValueError, KeyError, UserWarning) as err:
+        raise WeightsError(f"{path} does not fit this architecture ({model.name}): "
+                           f"{str(err).splitlines()[0][:200]}") from None
+    except OSError as err:
+        raise WeightsError(f"{path} is not a readable weights file (corrupt or truncated): "
+                           f"{str(err).splitlines()[0][:200]}") from None
