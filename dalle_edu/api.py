@@ -19,9 +19,13 @@ import numpy as np
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEFAULT_PROBE = WEIGHTS_DIR / "probe32.weights.h5"
+DEFAULT_CLIP = WEIGHTS_DIR / "clip"
 
 # name -> (one-line description, model class path, shipped weights folder)
 _SHIPPED = {
+    "gan": ("text-to-image GAN (Chapter 8) conditioned on the mini-CLIP's text embedding, "
+            "trained on images and captions only, no labels", "dalle_edu.t2i:TextToImage",
+            WEIGHTS_DIR / "gan_cpu"),
     "gan-labels": ("text-to-image GAN (Chapter 6) conditioned on attributes read by a "
                    "label-trained text encoder", "dalle_edu.t2i:TextToImage", WEIGHTS_DIR / "t2i_cpu"),
 }
@@ -57,7 +61,7 @@ def load_model(model: str = DEFAULT_MODEL, weights=None):
 
 
 def generate(prompts, seed: int = 0, n_per_prompt: int = 1, model: str = DEFAULT_MODEL,
-             weights=None) -> np.ndarray:
+             weights=None, rerank: int = 1) -> np.ndarray:
     """Free-text prompts -> uint8 images (N * n_per_prompt, S, S, 3). Same prompts and seed -> same images.
 
     ``model`` names one of ``MODELS``; ``weights`` loads that kind of model from your own
@@ -65,20 +69,81 @@ def generate(prompts, seed: int = 0, n_per_prompt: int = 1, model: str = DEFAULT
     wrong (an unknown word with the closest known ones, an empty or contradictory
     prompt); a missing, corrupt or mismatched weights folder raises
     ``dalle_edu.t2i.WeightsError`` (a ``ValueError``).
+
+    ``rerank=K`` (DALL·E's last stage, Chapter 8): draw K candidates for each image and
+    keep the one the shipped mini-CLIP scores highest; K times the drawing time.
     """
     from dalle_edu import text
 
     parsed = text.prompts(prompts)  # checks the prompts before any model is loaded
-    return load_model(model, weights).generate(parsed, seed=seed, n_per_prompt=n_per_prompt)
+    m = load_model(model, weights)
+    if rerank == 1 and not isinstance(rerank, bool):
+        return m.generate(parsed, seed=seed, n_per_prompt=n_per_prompt)
+    from dalle_edu import measures
+
+    from dalle_edu.t2i import check_seed
+
+    check_seed(seed)
+    if isinstance(n_per_prompt, bool) or not isinstance(n_per_prompt, (int, np.integer)) \
+            or n_per_prompt < 1:
+        raise ValueError(f"n_per_prompt must be an integer >= 1, got {n_per_prompt!r}")
+    repeated = [p for p in parsed for _ in range(int(n_per_prompt))]
+    return measures.rerank(m, load_clip(), repeated, rerank, seed=seed)
+
+
+def load_clip(weights=None):
+    """The mini-CLIP (Chapter 8): the shipped one, or yours from ``weights``; cached."""
+    from dalle_edu.clip import MiniCLIP
+
+    path = Path(weights) if weights is not None else DEFAULT_CLIP
+    key = ("clip", str(path.resolve()))
+    if key not in _models:
+        _models[key] = MiniCLIP.load(path)
+    return _models[key]
+
+
+def clip_score(images, prompts) -> np.ndarray:
+    """CLIP score of each image against its prompt, read by the shipped mini-CLIP: (N,) float.
+
+    ``100 * max(cos(image, prompt), 0)`` (Hessel et al. 2021). Renders of the prompt
+    score about 90, an image of the wrong colour or shape about 55. Images uint8 or in
+    [-1, 1], of the mini-CLIP's size (32); one prompt per image.
+    """
+    from dalle_edu import text
+
+    if len(images) != len(prompts):
+        raise ValueError(f"{len(images)} images but {len(prompts)} prompts: one prompt per image")
+    parsed = text.prompts(prompts)
+    return load_clip().score(np.asarray(images), parsed)
+
+
+TRAINABLE = ("gan-labels", "gan", "clip")
 
 
 def train(preset: str | None = None, out_dir="runs/t2i", resume: bool = False, verbose: int = 1,
-          **overrides):
-    """Train the text-to-image GAN for a preset (default: the detected one); saved in ``out_dir``."""
-    from dalle_edu import t2i
+          model: str = "gan-labels", **overrides):
+    """Train ``model`` (one of ``TRAINABLE``) for a preset (default: the detected one) into ``out_dir``.
 
-    config = t2i.T2IConfig.for_preset(preset, **overrides)
-    return t2i.train(config, out_dir, resume=resume, verbose=verbose)
+    ``"gan"`` uses the shipped mini-CLIP's text tower at 32x32 (else it trains a
+    mini-CLIP first); ``"clip"`` trains a mini-CLIP alone.
+    """
+    from dalle_edu import presets, t2i
+
+    if model not in TRAINABLE:
+        raise ValueError(f"cannot train {model!r}; trainable: {', '.join(TRAINABLE)}")
+    if model == "clip":
+        from dalle_edu import clip
+
+        if resume:
+            raise ValueError("a mini-CLIP trains in about a minute: run it again instead of --resume")
+        config = clip.ClipConfig.for_preset(preset, **overrides)
+        return clip.train_clip(config, out_dir, verbose=verbose)
+    config = t2i.T2IConfig.for_preset(preset, model=model, **overrides)
+    shipped_clip = None
+    if model == "gan" and config.image_size == 32 and \
+            (presets.get(preset) if preset else presets.current()).name != "smoke":
+        shipped_clip = DEFAULT_CLIP
+    return t2i.train(config, out_dir, resume=resume, verbose=verbose, clip=shipped_clip)
 
 
 def load_probe(image_size: int = 32):
@@ -98,3 +163,22 @@ def evaluate(model: str = DEFAULT_MODEL, weights=None, n: int = 1_000, seed: int
 
     m = load_model(model, weights)
     return evaluation.evaluate_model(m, load_probe(m.image_size), n=n, seed=seed)
+
+
+def measure(model: str = DEFAULT_MODEL, weights=None, n: int = 1_000, seed: int = 0) -> dict:
+    """Chapter 8's measures of a model, with the real-data floor: ``{"model": {...}, "real": {...}}``.
+
+    Geometry check and probe fidelity (test prompts and held-out pairs), R-precision,
+    CLIP score, FID and KID in the mini-CLIP's image space, precision/recall, off-palette
+    pixels, shape fit and within-prompt diversity (``dalle_edu.measures.measure``).
+    """
+    from dalle_edu import measures
+
+    m = load_model(model, weights)
+    if m.image_size != 32:
+        raise ValueError(f"the shipped mini-CLIP and probe read 32x32 images; this model draws "
+                         f"{m.image_size}x{m.image_size}")
+    clip, probe = load_clip(), load_probe(32)
+    ref = measures.reference_features(clip, n, seed)
+    return {"model": measures.measure(measures.from_model(m), clip, probe, n, seed, reference=ref),
+            "real": measures.measure(measures.real(), clip, probe, n, seed, reference=ref)}

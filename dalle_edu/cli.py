@@ -123,8 +123,10 @@ def _generate(args) -> int:
     if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
         raise UsageError(f"-o {out}: give a .png or .jpg file name")
     t0 = time.perf_counter()
+    if args.rerank < 1:
+        raise UsageError(f"--rerank must be at least 1, got {args.rerank}")
     images = api.generate(args.prompts, seed=args.seed, n_per_prompt=args.n, model=args.model,
-                          weights=args.weights)
+                          weights=args.weights, rerank=args.rerank)
     from PIL import Image
 
     grid = imgs.tile(images, nrow=args.n)  # one row per prompt
@@ -143,11 +145,16 @@ def _train(args) -> int:
 
     preset = args.preset or presets.detect()
     overrides = {"steps": args.steps} if args.steps else {}
-    print(f"training the text-to-image GAN, preset {preset}; checkpoints in {args.out}/checkpoints"
-          + (" (resuming)" if args.resume else ""))
+    what = "a mini-CLIP" if args.model == "clip" else f"the text-to-image GAN {args.model!r}"
+    where = "" if args.model == "clip" else f"; checkpoints in {args.out}/checkpoints"
+    print(f"training {what}, preset {preset}{where}" + (" (resuming)" if args.resume else ""))
     api.train(preset, args.out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2,
-              **overrides)
-    print(f"saved the model to {args.out}/; try: dalle-edu generate \"a blue circle\" --weights {args.out}")
+              model=args.model, **overrides)
+    if args.model == "clip":
+        print(f"saved the mini-CLIP to {args.out}/")
+    else:
+        print(f"saved the model to {args.out}/; try: dalle-edu generate \"a blue circle\" "
+              f"--model {args.model} --weights {args.out}")
     return 0
 
 
@@ -159,6 +166,16 @@ def _evaluate(args) -> int:
     print(f"{'measure':<{width}}value")
     for k, v in result.items():
         print(f"{k:<{width}}{v}")
+    import warnings
+
+    with warnings.catch_warnings():  # the FID bias warning is printed as a column instead
+        warnings.simplefilter("ignore", UserWarning)
+        table = api.measure(args.model, args.weights, n=args.n)
+    print(f"\nChapter 8's measures, {args.n} prompts per split (real renders: the floor)")
+    width = max(len(k) for k in table["model"]) + 2
+    print(f"{'measure':<{width}}{args.model:>12}{'real':>12}")
+    for k, v in table["model"].items():
+        print(f"{k:<{width}}{v:>12}{table['real'][k]:>12}")
     return 0
 
 
@@ -180,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-n", type=int, default=8, help="images per prompt (default 8)")
     g.add_argument("-o", "--out", default="grid.png", help="output picture (default grid.png)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--rerank", type=int, default=1, metavar="K",
+                   help="draw K candidates per image, keep the one the mini-CLIP likes best")
     _model_args(g)
     g.set_defaults(func=_generate)
     t = sub.add_parser("train", help="train the text-to-image GAN (progress bar, checkpoints)")
@@ -187,8 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="runs/t2i", help="folder for checkpoints and the trained model")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     t.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    t.add_argument("--model", default="gan-labels", choices=("gan-labels", "gan", "clip"),
+                   help="what to train (default gan-labels; gan: label-free, clip: mini-CLIP)")
     t.set_defaults(func=_train)
-    e = sub.add_parser("evaluate", help="print the caption-fidelity table of a trained model")
+    e = sub.add_parser("evaluate", help="print every measure of a trained model beside real renders")
     _model_args(e)
     e.add_argument("-n", type=int, default=1000, help="prompts per split")
     e.set_defaults(func=_evaluate)

@@ -143,6 +143,14 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "EVAL_N": (32, 1_000, 2_000),  # prompts per split for caption fidelity
         "N_FAIL": (32, 512, 1_024),  # samples for the failure hunt
     },
+    "08": {  # text learned from pictures (mini-CLIP; its config is MODELS["clip"]) and measures
+        # prompts per split for every measure; R-precision draws 99 distractors of *another*
+        # meaning, so n must exceed 99 + the repeats of a meaning (at 100 it always fails)
+        "EVAL_N": (200, 1_000, 2_000),
+        "BIAS_N": ((64, 256), (64, 256, 1_024, 4_096), (64, 256, 1_024, 4_096)),  # FID vs N
+        "RERANK_N": (100, 500, 1_000),  # prompts for the reranking curve
+        "RERANK_K": ((1, 2), (1, 4, 16), (1, 4, 16)),  # candidates per prompt
+    },
 }
 
 # model name -> preset -> config overrides on the model's defaults (its config class).
@@ -152,6 +160,20 @@ MODELS = {
         "cpu": dict(),
         "gpu": dict(image_size=64, width=64, batch_size=128, steps=20_000, n_train=100_000,
                     ema=0.999),
+    },
+    "gan": {  # T2IConfig of the label-free GAN (Chapter 8): the mini-CLIP's text, no labels
+        "smoke": dict(text_encoder="clip", aux_weight=0.0, contrastive_weight=1.0,
+                      n_train=1_024, steps=30, width=16, batch_size=32,
+                      clip=dict(n_train=512, steps=8, batch_size=64, width=8, word_dim=16)),
+        "cpu": dict(text_encoder="clip", aux_weight=0.0, contrastive_weight=1.0),
+        "gpu": dict(text_encoder="clip", aux_weight=0.0, contrastive_weight=1.0,
+                    image_size=64, width=64, batch_size=128, steps=20_000, n_train=100_000,
+                    ema=0.999),
+    },
+    "clip": {  # dalle_edu.clip.ClipConfig; the defaults are the shipped cpu run
+        "smoke": dict(n_train=1_024, steps=16, batch_size=64, width=8, word_dim=16),
+        "cpu": dict(),
+        "gpu": dict(image_size=64, n_train=100_000, steps=4_000),
     },
 }
 

@@ -98,3 +98,43 @@ def test_the_command_hides_tensorflows_native_start_up_lines(tmp_path):
     assert run.stderr.strip().splitlines() == [
         "dalle-edu: error: unknown word 'purple' in prompt 'a purple circle'; the shapes world has "
         "no 'purple'; its colours are: red, green, blue, yellow, magenta, cyan, white, orange"]
+
+
+# --- Chapter 8: reranking, training the mini-CLIP, the measures table ---------------------
+
+def test_generate_with_rerank_writes_a_picture(tmp_path, capsys):
+    png = tmp_path / "g.png"
+    assert cli.main(["generate", "a red circle", "--model", "gan-labels", "-n", "2", "--rerank", "2",
+                     "-o", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert cli.main(["generate", "a red circle", "--rerank", "0", "-o", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "dalle-edu: error: --rerank must be at least 1, got 0"
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_train_a_mini_clip(tmp_path, capsys):
+    from dalle_edu.clip import FILES, MiniCLIP
+
+    out = tmp_path / "clip"
+    assert cli.main(["train", "--model", "clip", "--preset", "smoke", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(FILES)
+    assert f"saved the mini-CLIP to {out}/" in capsys.readouterr().out
+    loaded = MiniCLIP.load(out)
+    assert loaded.config.width == 8 and loaded.encode_text(["a red circle"]).shape == (1, 64)
+    assert cli.main(["train", "--model", "clip", "--preset", "smoke", "--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("dalle-edu: error:") and "--resume" in err and "\n" not in err
+
+
+def test_evaluate_prints_every_measure_beside_real_renders(capsys):
+    assert cli.main(["evaluate", "--model", "gan-labels", "-n", "200"]) == 0
+    out = capsys.readouterr().out
+    second = out.split("Chapter 8's measures")[1].strip().splitlines()
+    header = second[1].split()
+    assert header == ["measure", "gan-labels", "real"]
+    rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in second[2:]}
+    assert {"fid", "r_precision", "clip_score", "geometry_test", "diversity_ratio"} <= set(rows)
+    assert all(len(v) == 2 for v in rows.values())
+    assert rows["geometry_test"][1] == 1.0 and rows["r_precision"][1] >= 0.95  # the real column

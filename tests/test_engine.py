@@ -86,7 +86,7 @@ def test_shipped_model_draws_the_pinned_images():
 
 
 def test_models_table_and_bad_input():
-    assert set(api.MODELS) == {"gan-labels"} and api.DEFAULT_MODEL in api.MODELS
+    assert set(api.MODELS) == {"gan", "gan-labels"} and api.DEFAULT_MODEL in api.MODELS
     with pytest.raises(ValueError, match=r"unknown model 'dalle'.*'gan-labels'"):
         api.generate(["a red circle"], model="dalle")
     with pytest.raises(ValueError, match="prompts is None"):

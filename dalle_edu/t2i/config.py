@@ -20,6 +20,11 @@ class T2IConfig:
     latent_dim: int = 64
     width: int = 32  # G's last / D's first conv width; the others are 2x and 4x
     embed_dim: int = 32  # word-vector width of the text encoder
+    # what turns a caption into G's condition: "labels" — the attribute encoder, trained on
+    # the world's labels (model "gan-labels"); "clip" — a mini-CLIP's text tower, learned
+    # from (image, caption) pairs alone (model "gan", Chapter 8: no labels anywhere)
+    text_encoder: str = "labels"
+    clip: dict | None = None  # the mini-CLIP's ClipConfig (text_encoder "clip"), kept with the model
     # optimisation
     batch_size: int = 64
     steps: int = 8_000
@@ -32,6 +37,12 @@ class T2IConfig:
     # MSGAN diversity term (Mao et al. 2019) on captions that leave something free; 0 = off.
     # Measured at 1.0: partial prompts then cover 9 of 9 positions, but draw noisy blobs.
     mode_seeking: float = 0.0
+    # XMC-GAN's image-text contrastive terms (Zhang et al. 2021; text_encoder "clip"):
+    # D embeds images, InfoNCE matches real (for D) and fake (for G) images to captions
+    contrastive_weight: float = 0.0
+    contrastive_temperature: float = 0.1
+    # ...and the frozen mini-CLIP's image tower as a second judge of G (LAFITE); 0 = off
+    clip_weight: float = 0.0
     ema: float = 0.995
     encoder_steps: int = 1_500
     seed: int = 0
@@ -45,15 +56,35 @@ class T2IConfig:
         unknown = sorted(set(d) - names)
         if unknown:
             raise ValueError(f"unknown config keys: {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
-        return cls(**d)
+        config = cls(**d)
+        if config.text_encoder not in ("labels", "clip"):
+            raise ValueError(f"text_encoder must be 'labels' or 'clip', got {config.text_encoder!r}")
+        if config.text_encoder == "labels" and (config.contrastive_weight or config.clip_weight):
+            raise ValueError("contrastive_weight and clip_weight need text_encoder='clip' "
+                             "(caption embeddings)")
+        if config.text_encoder == "clip" and (config.aux_weight or config.mode_seeking):
+            raise ValueError("text_encoder='clip' trains without labels: aux_weight and "
+                             "mode_seeking (which read labels) must be 0")
+        return config
 
     @classmethod
-    def for_preset(cls, name: str | None = None, **overrides) -> "T2IConfig":
-        """The config of preset ``name`` (default: the detected one) with ``overrides`` on top."""
+    def for_preset(cls, name: str | None = None, model: str = "gan-labels",
+                   **overrides) -> "T2IConfig":
+        """Model ``model``'s config for preset ``name`` (default: the detected one), ``overrides`` on top."""
         from dalle_edu import presets
 
         preset = presets.get(name) if name is not None else presets.current()
-        return cls.from_dict({**preset.models["gan-labels"], **overrides})
+        return cls.from_dict({**preset.models[model], **overrides})
+
+    @property
+    def cond_dim(self) -> int:
+        """Width of G's condition: 23 attribute probabilities, or the mini-CLIP's embedding."""
+        from dalle_edu.clip import ClipConfig
+        from dalle_edu.t2i.condition import COND_DIM
+
+        if self.text_encoder == "labels":
+            return COND_DIM
+        return int((self.clip or {}).get("embed_dim", ClipConfig.embed_dim))
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -66,3 +66,22 @@ def encode_prompts(encoder, prompts) -> np.ndarray:
     """Prompts (str or ``text.Prompt``) -> (N, COND_DIM) conditions; strings are encoded, not parsed."""
     ids = [p.ids if isinstance(p, text.Prompt) else text.encode(p) for p in prompts]
     return encode_ids(encoder, np.stack(ids) if ids else np.zeros((0, text.MAX_TOKENS), np.int32))
+
+
+def build_encoder_for(config):
+    """The text encoder a config names: the attribute encoder, or a mini-CLIP's text tower."""
+    if config.text_encoder == "labels":
+        return build_text_encoder(config.embed_dim)
+    from dalle_edu import clip
+
+    return clip.build_text_encoder(clip.ClipConfig.from_dict(config.clip or {}))
+
+
+def conditions_for(config, encoder, prompts) -> np.ndarray:
+    """Prompts (str or ``text.Prompt``) -> G's conditions (N, config.cond_dim)."""
+    if config.text_encoder == "labels":
+        return encode_prompts(encoder, prompts)
+    from dalle_edu import clip
+
+    ids = [p.ids if isinstance(p, text.Prompt) else text.encode(p) for p in prompts]
+    return clip.embed_ids(encoder, np.stack(ids) if ids else np.zeros((0, text.MAX_TOKENS), np.int32))

@@ -16,22 +16,18 @@ p(image | attributes). ``sample_unsaid=False`` shows the GAN alone.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
 from dalle_edu import images, text
-from dalle_edu.t2i.condition import COND_DIM, fill_unsaid, said_mask
+from dalle_edu.checkpoint import WeightsError, load_weights_strict
+from dalle_edu.t2i.condition import fill_unsaid, said_mask
 from dalle_edu.t2i.config import T2IConfig
-from dalle_edu.t2i.encoder import build_text_encoder, encode_prompts
+from dalle_edu.t2i.encoder import build_encoder_for, conditions_for
 
 FILES = ("config.json", "generator.weights.h5", "text_encoder.weights.h5")
-
-
-class WeightsError(ValueError):
-    """A weights folder that is missing, corrupt, or for another architecture."""
 
 
 def check_seed(seed) -> int:
@@ -53,8 +49,8 @@ class TextToImage:
         return self.config.image_size
 
     def conditions(self, prompts) -> np.ndarray:
-        """Prompts (str or ``text.Prompt``; bad ones raise ``ValueError``) -> (N, COND_DIM)."""
-        return encode_prompts(self.encoder, text.prompts(prompts))
+        """Prompts (str or ``text.Prompt``; bad ones raise ``ValueError``) -> (N, cond_dim)."""
+        return conditions_for(self.config, self.encoder, text.prompts(prompts))
 
     def generate(self, prompts, seed: int = 0, n_per_prompt: int = 1, cond=None,
                  sample_unsaid: bool = True, truncation: float | None = None) -> np.ndarray:
@@ -72,22 +68,25 @@ class TextToImage:
         if isinstance(n_per_prompt, bool) or not isinstance(n_per_prompt, (int, np.integer)) \
                 or n_per_prompt < 1:
             raise ValueError(f"n_per_prompt must be an integer >= 1, got {n_per_prompt!r}")
-        said = None
+        said, labels = None, self.config.text_encoder == "labels"
         if cond is None:
             parsed = text.prompts(prompts)  # parsed once; the value goes down from here
-            cond, said = encode_prompts(self.encoder, parsed), said_mask(parsed)
-            said = np.repeat(said, int(n_per_prompt), axis=0)
+            cond = conditions_for(self.config, self.encoder, parsed)
+            said = np.repeat(said_mask(parsed), int(n_per_prompt), axis=0)
         cond = np.repeat(np.asarray(cond, np.float32), int(n_per_prompt), axis=0)
+        if cond.ndim != 2 or cond.shape[1] != self.config.cond_dim:
+            raise ValueError(f"a condition batch has shape (N, {self.config.cond_dim}), "
+                             f"got {cond.shape}")
         rng = np.random.default_rng(seed)
         z = rng.standard_normal((len(cond), self.config.latent_dim))
         while truncation is not None and (far := np.abs(z) > truncation).any():
             z[far] = rng.standard_normal(int(far.sum()))  # redraw the tails: a truncated normal
-        if sample_unsaid:
+        if sample_unsaid and labels:  # only the attribute condition has heads to fill
             cond = fill_unsaid(cond, np.random.default_rng([seed, 7]), said)
         if self._infer is None:  # traced once for any batch size: warm calls take milliseconds
             G = self.generator
             spec = [tf.TensorSpec([None, self.config.latent_dim], tf.float32),
-                    tf.TensorSpec([None, COND_DIM], tf.float32)]
+                    tf.TensorSpec([None, self.config.cond_dim], tf.float32)]
             self._infer = tf.function(lambda z, c: tf.cast(G([z, c], training=False), tf.float32),
                                       input_signature=spec)
         out = self._infer(tf.constant(z, tf.float32), tf.constant(cond))
@@ -119,18 +118,10 @@ class TextToImage:
         except (ValueError, TypeError) as err:
             raise WeightsError(f"corrupt config in {files[0]}: {err}") from None
         G = build_generator(config)
-        encoder = build_text_encoder(config.embed_dim)
+        try:
+            encoder = build_encoder_for(config)
+        except (ValueError, TypeError) as err:
+            raise WeightsError(f"corrupt config in {files[0]}: {err}") from None
         for model, path in ((G, files[1]), (encoder, files[2])):
-            try:
-                with warnings.catch_warnings():
-                    # Keras only *warns* when part of a file fits no layer and then keeps
-                    # fresh random weights there; a half-loaded model must be an error.
-                    warnings.simplefilter("error", UserWarning)
-                    model.load_weights(path)
-            except (ValueError, KeyError, UserWarning) as err:
-                raise WeightsError(f"{path} does not fit this architecture ({model.name}): "
-                                   f"{str(err).splitlines()[0][:200]}") from None
-            except OSError as err:
-                raise WeightsError(f"{path} is not a readable weights file (corrupt or truncated): "
-                                   f"{str(err).splitlines()[0][:200]}") from None
+            load_weights_strict(model, path)
         return cls(config, encoder, G)

@@ -1,0 +1,159 @@
+"""Measuring a text-to-image model the way the field does, and checking the measures — Chapter 8.
+
+A *generator* here is any function ``(captions, attrs, seed) -> uint8 (N, S, S, 3)``
+(``attrs``: what each caption says, ``text.parse`` of it, so possibly partial):
+a trained model (``from_model``), the renderer itself (``real``, the floor every measure
+is read against) or a deliberately broken one (``dalle_edu.data.broken``). ``measure``
+gives every number of the chapter's table for one generator:
+
+* **text-image agreement** — the geometry check (``dalle_edu.geometry``: pixels, no
+  learning) and the probe (a CNN trained on renders) on test and held-out-pair prompts;
+  R-precision (the true caption among 99 of other meanings) and the CLIP score, both
+  read by the mini-CLIP;
+* **the distribution** — FID and KID in the mini-CLIP's image space against renders of
+  other test prompts, and k-NN precision / recall;
+* **variety where the prompt leaves room** — within-prompt diversity of partial prompts
+  ("a red circle") against renders of the same prompts;
+* **pixels** — off-palette share and shape fit.
+
+``rerank`` is DALL·E's last stage: draw k samples per prompt, keep the one the mini-CLIP
+scores highest.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from dalle_edu import geometry, metrics, text
+from dalle_edu.data import broken, shapes
+from dalle_edu.evaluation import caption_fidelity, mean_pairwise_distance
+
+MIN_N = 200  # R-precision needs 99 captions of *other* meanings per prompt (n=100 falls short)
+# partial prompts for within-prompt diversity: 8 colour/shape pairs, size and place free
+DIVERSITY_PROMPTS = ("a red circle", "a green square", "a blue triangle", "a yellow diamond",
+                     "a magenta circle", "a cyan square", "a white triangle", "an orange diamond")
+
+
+def real(size: int = 32):
+    """The renderer as a generator: the floor (a perfect model would score like this).
+
+    What a prompt leaves free (size, position) is drawn at random, as the world does.
+    """
+    def generate(captions, attrs, seed):
+        return shapes.render(_fill_free(attrs, seed), seed=seed + 1_000, size=size)
+    return generate
+
+
+def from_model(model, **kwargs):
+    """A model with ``generate(prompts, seed)`` as a generator (kwargs go to ``generate``)."""
+    def generate(captions, attrs, seed):
+        return model.generate(captions, seed=seed, **kwargs)
+    return generate
+
+
+def from_broken(name: str, size: int = 32):
+    """One of ``dalle_edu.data.broken.BROKEN`` as a generator."""
+    fn = broken.BROKEN[name]
+    return lambda captions, attrs, seed: fn(attrs, seed=seed, size=size)
+
+
+def _prompt_set(split: str, n: int, seed: int, size: int, partial: float = 0.0):
+    images, captions, attrs = shapes.sample(n, split, seed=seed, size=size, partial=partial)
+    wanted = [text.parse(c) for c in captions]  # what each caption says (size/pos may be free)
+    return images, captions, wanted
+
+
+def _fill_free(wanted: list[dict], seed: int) -> list[dict]:
+    """Attribute dicts with the keys a prompt leaves free drawn at random (for renders)."""
+    rng = np.random.default_rng([seed, 3])
+    return [{k: w.get(k, shapes.VALUES[k][rng.integers(len(shapes.VALUES[k]))])
+             for k in shapes.KEYS} for w in wanted]
+
+
+def measure(generator, clip, probe=None, n: int = 1_000, seed: int = 0, size: int = 32,
+            reference: dict | None = None) -> dict:
+    """Every measure of Chapter 8's table for one generator (see the module docstring).
+
+    ``reference``: the output of ``reference_features`` (renders of other test prompts),
+    computed once and shared by all generators; built here if None.
+    """
+    if n < MIN_N:
+        raise ValueError(f"measure needs n >= {MIN_N} prompts: R-precision draws 99 distractor "
+                         f"captions of other meanings for each one; got n={n}")
+    ref = reference or reference_features(clip, n, seed, size)
+    out = {}
+    for split in ("test", "compositional"):
+        _, captions, wanted = _prompt_set(split, n, seed + 7, size)
+        fake = generator(captions, wanted, seed)
+        geo = geometry.fidelity(fake, wanted)
+        out[f"geometry_{split}"] = geo["fidelity"]
+        out[f"strict_{split}"] = geo["strict"]
+        if probe is not None:
+            out[f"probe_{split}"] = caption_fidelity(probe, fake, wanted)["fidelity"]
+        if split == "test":
+            feats, txt = clip.encode_images(fake), clip.encode_text(captions)
+            groups = [tuple(sorted(w.items())) for w in wanted]
+            out["r_precision"] = metrics.r_precision(feats, txt, groups=groups, seed=seed)
+            out["clip_score"] = float(metrics.clip_score_from_embeddings(feats, txt).mean())
+            out["fid"] = metrics.fid(feats, ref["features"])
+            out["kid_x1000"] = 1_000 * metrics.kid(feats, ref["features"], seed=seed)[0]
+            pr = metrics.precision_recall(ref["features"], feats, k=3)
+            out["precision"], out["recall"] = pr["precision"], pr["recall"]
+            out["off_palette"] = geo["off_palette"]
+            out["shape_fit"] = geo["shape_fit"]
+    out["diversity_ratio"] = diversity_ratio(generator, seed=seed, size=size)
+    return {k: round(float(v), 4) for k, v in out.items()}
+
+
+def reference_features(clip, n: int = 1_000, seed: int = 0, size: int = 32) -> dict:
+    """Mini-CLIP features of renders of *other* test prompts: what FID/KID compare with."""
+    images, _, _ = shapes.sample(n, "test", seed=seed + 8, size=size)
+    return {"features": clip.encode_images(images)}
+
+
+def diversity_ratio(generator, n_per_prompt: int = 32, seed: int = 0, size: int = 32) -> float:
+    """Mean within-prompt pairwise distance of the generator's samples / that of renders.
+
+    The prompts leave size and position free, so renders vary a lot: a model that draws
+    one picture per prompt scores near 0, one as varied as the world near 1.
+    """
+    ratios = []
+    for i, prompt in enumerate(DIVERSITY_PROMPTS):
+        wanted = [text.parse(prompt)] * n_per_prompt
+        fake = generator([prompt] * n_per_prompt, wanted, seed + i)
+        renders = shapes.render(_fill_free(wanted, seed + i), seed=seed + i, size=size)
+        ratios.append(mean_pairwise_distance(fake) / mean_pairwise_distance(renders))
+    return float(np.mean(ratios))
+
+
+def rerank(model, clip, prompts, k: int, seed: int = 0) -> np.ndarray:
+    """DALL·E's reranking: k samples per prompt, keep the one the mini-CLIP scores highest.
+
+    Returns uint8 (N, S, S, 3), one image per prompt. ``k=1`` is plain sampling.
+    """
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"rerank k must be an integer >= 1, got {k!r}")
+    parsed = text.prompts(prompts)
+    images = model.generate(parsed, seed=seed, n_per_prompt=int(k))  # (N * k, S, S, 3)
+    if k == 1:
+        return images
+    scores = clip.score(images, [p for p in parsed for _ in range(k)]).reshape(len(parsed), k)
+    best = np.argmax(scores, axis=1)  # (N,)
+    return images.reshape(len(parsed), k, *images.shape[1:])[np.arange(len(parsed)), best]
+
+
+def rerank_curve(model, clip, ks=(1, 4, 16), n: int = 500, seed: int = 0, size: int = 32) -> list:
+    """Geometry fidelity (test and held-out pairs) and seconds per image against k."""
+    rows = []
+    for k in ks:
+        row = {"k": int(k)}
+        for split in ("test", "compositional"):
+            _, captions, wanted = _prompt_set(split, n, seed + 7, size)
+            t = time.perf_counter()
+            images = rerank(model, clip, captions, k, seed=seed)
+            row[f"ms_per_image_{split}"] = round(1_000 * (time.perf_counter() - t) / n, 2)
+            row[f"geometry_{split}"] = round(geometry.fidelity(images, wanted)["fidelity"], 4)
+        rows.append(row)
+    return rows

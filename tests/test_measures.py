@@ -1,0 +1,165 @@
+"""Judging generators (Chapter 8): every measure read against real renders, each deliberately
+broken generator caught by the measures that should catch it, CLIP reranking and the API."""
+
+import re
+import warnings
+
+import numpy as np
+import pytest
+
+from dalle_edu import api, geometry, measures, metrics, presets, text
+from dalle_edu.data import shapes
+
+N = 200  # prompts per split: R-precision needs at least 100
+
+PROMPTS = ["a big red circle at the top left", "a small blue square in the center",
+           "a big green triangle at the bottom right", "a small yellow diamond at the top right",
+           "a big white circle at the bottom left", "a small orange square at the middle left",
+           "a big cyan triangle in the center", "a small magenta diamond at the bottom center"]
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return api.load_clip()
+
+
+@pytest.fixture(scope="module")
+def reference(clip):
+    return measures.reference_features(clip, N, seed=0)
+
+
+def _measure(generator, clip, reference):
+    with warnings.catch_warnings():  # FID's small-sample bias warning: N is small on purpose
+        warnings.simplefilter("ignore", UserWarning)
+        return measures.measure(generator, clip, None, n=N, seed=0, reference=reference)
+
+
+@pytest.fixture(scope="module")
+def real(clip, reference):
+    return _measure(measures.real(), clip, reference)
+
+
+def test_real_renders_are_the_floor(real):
+    assert real["geometry_test"] == 1.0 and real["geometry_compositional"] == 1.0
+    assert real["strict_test"] == 1.0 and real["strict_compositional"] == 1.0
+    assert real["r_precision"] >= 0.95  # chance: 0.01
+    assert real["clip_score"] > 80 and real["off_palette"] == 0.0 and real["shape_fit"] > 0.95
+    assert 0.9 < real["diversity_ratio"] < 1.1  # renders against renders of other seeds
+    assert real["precision"] > 0.8 and real["recall"] > 0.8
+
+
+# name -> (what must catch it, as predicates on (broken row, real row))
+CAUGHT = {
+    "colour_blind": lambda b, r: b["geometry_test"] <= 0.05 and b["r_precision"] <= 0.5
+    and b["off_palette"] > 0.5,
+    "shape_blind": lambda b, r: b["geometry_test"] <= 0.05 and b["r_precision"] <= 0.5,
+    "position_shuffled": lambda b, r: b["geometry_test"] <= 0.05 and b["r_precision"] <= 0.5,
+    # per-image measures miss mode collapse; only within-prompt diversity sees it
+    "collapsed": lambda b, r: b["diversity_ratio"] < 0.1 and b["geometry_test"] >= 0.95
+    and b["r_precision"] >= 0.9,
+    # the right attributes, so geometry mostly passes; strict pixels and shape fit do not
+    "blurred": lambda b, r: b["strict_test"] < 0.2 and b["shape_fit"] < r["shape_fit"] - 0.1,
+}
+
+
+@pytest.mark.parametrize("name", list(CAUGHT))
+def test_each_broken_generator_is_caught(name, clip, reference, real):
+    broken = _measure(measures.from_broken(name), clip, reference)
+    assert set(broken) == set(real)
+    assert CAUGHT[name](broken, real), broken
+    if name in ("colour_blind", "shape_blind", "position_shuffled"):
+        assert broken["clip_score"] < real["clip_score"] - 15  # the CLIP score sees it too
+
+
+@pytest.mark.parametrize("preset", presets.NAMES)
+def test_every_preset_measures_enough_prompts_for_r_precision(preset):
+    """R-precision draws 99 distractors of another meaning: n = 100 is never enough here."""
+    n = presets.get(preset).chapter("08").EVAL_N
+    for split in ("test", "compositional"):
+        for seed in (5, 7):  # the notebook's renders and measure()'s prompts
+            _, captions, _ = shapes.sample(n, split, seed=seed)
+            groups = [tuple(sorted(text.parse(c).items())) for c in captions]
+            feats = np.random.default_rng(0).normal(size=(n, 8))
+            r = metrics.r_precision(feats, feats, groups=groups)  # raises if too few
+            assert r == 1.0  # each image's own caption is itself
+
+
+# --- reranking ----------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gan_labels():
+    return api.load_model("gan-labels")
+
+
+def test_rerank_with_one_candidate_is_plain_sampling(gan_labels, clip):
+    np.testing.assert_array_equal(measures.rerank(gan_labels, clip, PROMPTS[:3], 1, seed=5),
+                                  gan_labels.generate(PROMPTS[:3], seed=5))
+
+
+def test_rerank_keeps_the_candidate_clip_likes_best(gan_labels, clip):
+    k = 4
+    best = measures.rerank(gan_labels, clip, PROMPTS, k, seed=2)
+    assert best.shape == (len(PROMPTS), 32, 32, 3) and best.dtype == np.uint8
+    candidates = gan_labels.generate(PROMPTS, seed=2, n_per_prompt=k).reshape(len(PROMPTS), k, 32, 32, 3)
+    for prompt, image, cands in zip(PROMPTS, best, candidates):
+        scores = clip.score(cands, [prompt] * k)
+        matches = [j for j in range(k) if np.array_equal(cands[j], image)]
+        assert matches, "the kept image is not one of the candidates"
+        assert scores[matches[0]] == scores.max()
+    assert any(len(np.unique(c.reshape(k, -1), axis=0)) > 1 for c in candidates)  # a real choice
+
+
+@pytest.mark.parametrize("k", [0, -2, 1.5, True, "4"])
+def test_rerank_rejects_a_bad_k(gan_labels, clip, k):
+    with pytest.raises(ValueError, match="rerank k must be an integer >= 1"):
+        measures.rerank(gan_labels, clip, PROMPTS[:1], k)
+
+
+def test_rerank_curve_rows(gan_labels, clip):
+    rows = measures.rerank_curve(gan_labels, clip, ks=(1, 2), n=40, seed=0)
+    assert [r["k"] for r in rows] == [1, 2]
+    for row in rows:
+        assert set(row) == {"k", "ms_per_image_test", "ms_per_image_compositional",
+                            "geometry_test", "geometry_compositional"}
+    # k = 1 is the model's own geometry score on the same prompts
+    _, captions, _ = shapes.sample(40, "test", seed=7)
+    plain = geometry.fidelity(gan_labels.generate(captions, seed=0), [text.parse(c) for c in captions])
+    assert rows[0]["geometry_test"] == round(plain["fidelity"], 4)
+
+
+# --- the API --------------------------------------------------------------------------------
+
+def _other_colour(prompt):
+    colour = next(c for c in shapes.VALUES["color"] if re.search(rf"\b{c}\b", prompt))
+    other = shapes.VALUES["color"][(shapes.VALUES["color"].index(colour) + 3) % 8]
+    return re.sub(rf"\b{colour}\b", other, prompt)
+
+
+def test_clip_score_of_renders_and_of_the_wrong_colour():
+    renders = shapes.render([text.parse(p) for p in PROMPTS], seed=0)
+    right = api.clip_score(renders, PROMPTS)
+    assert right.shape == (len(PROMPTS),) and right.dtype.kind == "f"
+    wrong = api.clip_score(shapes.render([text.parse(_other_colour(p)) for p in PROMPTS], seed=0),
+                           PROMPTS)
+    assert right.min() > 80  # measured: 86..93
+    assert wrong.mean() < 65 and (right > wrong + 10).all()  # measured: 8..77, mean about 45
+    with pytest.raises(ValueError, match="8 images but 2 prompts"):
+        api.clip_score(renders, PROMPTS[:2])
+    with pytest.raises(ValueError, match="unknown word 'purple'"):
+        api.clip_score(renders[:1], ["a purple circle"])
+
+
+def test_generate_with_rerank(clip):
+    prompts = PROMPTS[:2]
+    a = api.generate(prompts, seed=1, n_per_prompt=3, rerank=4, model="gan-labels")
+    assert a.shape == (6, 32, 32, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, api.generate(prompts, seed=1, n_per_prompt=3, rerank=4,
+                                                  model="gan-labels"))
+    # one reranked draw for each of the n_per_prompt images, in prompt order
+    repeated = [p for p in prompts for _ in range(3)]
+    np.testing.assert_array_equal(a, measures.rerank(api.load_model("gan-labels"), clip, repeated, 4, seed=1))
+    for bad in (0, True, 2.5):
+        with pytest.raises(ValueError, match="rerank k must be an integer >= 1"):
+            api.generate(prompts, rerank=bad, model="gan-labels")
+    with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        api.generate(prompts, rerank=2, seed=-1)
