@@ -17,6 +17,8 @@ _LAZY = {
     "data": "dalle_edu.data",
     "metrics": "dalle_edu.metrics",
     "geometry": "dalle_edu.geometry",
+    "clip": "dalle_edu.clip",
+    "measures": "dalle_edu.measures",
     "pipeline": "dalle_edu.pipeline",
     "viz": "dalle_edu.viz",
     "widgets": "dalle_edu.widgets",
@@ -30,6 +32,7 @@ _LAZY = {
     "api": "dalle_edu.api",
     "generate": "dalle_edu.api",
     "MODELS": "dalle_edu.api",
+    "clip_score": "dalle_edu.api",
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]
