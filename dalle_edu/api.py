@@ -83,14 +83,10 @@ def generate(prompts, seed: int = 0, n_per_prompt: int = 1, model: str = DEFAULT
     if rerank == 1 and not isinstance(rerank, bool):
         return m.generate(parsed, seed=seed, n_per_prompt=n_per_prompt)
     from dalle_edu import measures
-
-    from dalle_edu.t2i import check_seed
+    from dalle_edu.t2i.model import check_count, check_seed
 
     check_seed(seed)
-    if isinstance(n_per_prompt, bool) or not isinstance(n_per_prompt, (int, np.integer)) \
-            or n_per_prompt < 1:
-        raise ValueError(f"n_per_prompt must be an integer >= 1, got {n_per_prompt!r}")
-    repeated = [p for p in parsed for _ in range(int(n_per_prompt))]
+    repeated = [p for p in parsed for _ in range(check_count(n_per_prompt, "n_per_prompt"))]
     return measures.rerank(m, load_clip(), repeated, rerank, seed=seed)
 
 

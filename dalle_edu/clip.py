@@ -130,7 +130,8 @@ def build_text_encoder(c: ClipConfig):
     return keras.Model(ids, out, name=f"clip_text_{c.text}")
 
 
-def _normalise(x):
+def normalise(x):
+    """Rows scaled to unit length (a tensor op, differentiable)."""
     return x / ops.sqrt(ops.maximum(ops.sum(x * x, axis=-1, keepdims=True), 1e-12))
 
 
@@ -172,8 +173,8 @@ class MiniCLIP(keras.Model):
 
     def call(self, inputs, training=False):
         images, ids = inputs
-        i = _normalise(self.image_encoder(images, training=training))  # (B, D)
-        t = _normalise(self.text_encoder(ids, training=training))  # (B, D)
+        i = normalise(self.image_encoder(images, training=training))  # (B, D)
+        t = normalise(self.text_encoder(ids, training=training))  # (B, D)
         scale = ops.exp(ops.minimum(self.log_scale, self.MAX_LOG_SCALE))
         return scale * ops.matmul(i, ops.transpose(t))  # (B, B)
 

@@ -158,22 +158,15 @@ def mean_pairwise_distance(images) -> float:
 
 
 def color_masks(images, colors: list[str], tolerance: float = 0.25):
-    """Per-pixel ``(far, lit)`` boolean masks (N, S, S): lit pixels, and those far from the colour.
+    """Per-pixel ``(far, lit)`` masks (N, S, S): ``dalle_edu.geometry.color_masks``, the one rule.
 
     A lit pixel (max channel > 20 % of full scale) is *near* when its colour, divided by
-    its brightness, is within ``tolerance`` of the palette colour (also normalised): the
-    anti-aliased edge ``k * colour`` counts as near.
+    its brightness, is within ``tolerance`` of the palette colour: the anti-aliased edge
+    ``k * colour`` counts as near.
     """
-    x = (to_float(images) + 1.0) / 2.0  # [0, 1]
-    if len(x) != len(colors):
-        raise ValueError(f"{len(x)} images but {len(colors)} colours")
-    peak = x.max(-1)  # (N, S, S) brightness
-    target = np.array([shapes.COLORS[c] for c in colors], np.float32) / 255.0  # (N, 3)
-    target = target / target.max(-1, keepdims=True)
-    lit = peak > 0.2
-    ratio = x / np.maximum(peak, 1e-6)[..., None]
-    far = lit & (np.abs(ratio - target[:, None, None, :]).max(-1) > tolerance)
-    return far, lit
+    from dalle_edu import geometry
+
+    return geometry.color_masks(images, colors, tolerance)
 
 
 def color_purity(images, colors: list[str], tolerance: float = 0.25) -> float:

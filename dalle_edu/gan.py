@@ -193,8 +193,9 @@ class GAN(keras.Model):
         return ops.cast(real, "float32"), (cond if self.conditional else None), None
 
     def split_d_output(self, out):
-        """D's output -> ``(logits (B, 1), extras)``: a D with extra heads returns a list."""
-        return out, None
+        """D's output -> ``(logits (B, 1), extras)``: a D with an extra head returns
+        ``[logits, extras]`` (an auxiliary classifier, an image embedding), else ``(out, None)``."""
+        return (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
 
     def extra_d_loss(self, real_extras, cond, extra):
         """A term added to D's loss, from D's extra outputs on the real batch (default: none)."""

@@ -3,7 +3,7 @@
 A probe (``dalle_edu.evaluation``) is a CNN: it can be fooled, and it has its own error.
 The shapes world is simple enough to read by hand, so this module does, with numpy only:
 
-* **lit pixels**: max channel > 20 % of full scale (the rule of ``evaluation.color_masks``).
+* **lit pixels**: max channel > 20 % of full scale (``color_masks``: the course's one rule).
 * **colour**: the palette colour nearest to the mean *brightness-normalised* colour of the
   lit pixels (an anti-aliased edge ``k * colour`` normalises back to ``colour``), and
   ``off_palette``, the share of lit pixels farther than 0.25 (max-abs) from it.
@@ -114,13 +114,19 @@ def _read_color(x: np.ndarray, peak: np.ndarray, lit: np.ndarray):
     return dist.argmin(1), ratio
 
 
-def _far(ratio: list, lit: np.ndarray, color_id: np.ndarray) -> np.ndarray:
-    """(n,) how many lit pixels lie farther than TOLERANCE from palette colour ``color_id``."""
+def _far_mask(ratio: list, lit: np.ndarray, color_id: np.ndarray,
+              tolerance: float = TOLERANCE) -> np.ndarray:
+    """(n, S, S) lit pixels farther than ``tolerance`` (max-abs) from palette colour ``color_id``."""
     target = _PALETTE[color_id]                                       # (n, 3)
     gap = np.abs(ratio[0] - target[:, 0, None, None])                 # (n, S, S) max-abs
     for c in (1, 2):
         np.maximum(gap, np.abs(ratio[c] - target[:, c, None, None]), out=gap)
-    return _total(lit & (gap > TOLERANCE))
+    return lit & (gap > tolerance)
+
+
+def _far(ratio: list, lit: np.ndarray, color_id: np.ndarray) -> np.ndarray:
+    """(n,) how many lit pixels lie farther than TOLERANCE from palette colour ``color_id``."""
+    return _total(_far_mask(ratio, lit, color_id))
 
 
 def _fit_shapes(m: np.ndarray):
@@ -206,6 +212,27 @@ def _analyse_all(images, targets=None) -> dict:
 
 
 # ----------------------------------------------------------------------- public
+def color_masks(images, colors: list[str], tolerance: float = TOLERANCE):
+    """Per-pixel ``(far, lit)`` boolean masks (N, S, S): lit pixels, and those off ``colors``.
+
+    The one off-palette rule of the course (``evaluation.color_purity`` uses it too): a
+    lit pixel is *near* when its colour divided by its brightness is within ``tolerance``
+    (max-abs) of the palette colour, so the anti-aliased edge ``k * colour`` counts as near.
+    """
+    x = _as_unit(images)
+    if len(x) != len(colors):
+        raise ValueError(f"{len(x)} images but {len(colors)} colours")
+    names = tuple(COLORS)
+    unknown = sorted({c for c in colors if c not in names})
+    if unknown:
+        raise ValueError(f"unknown colours {unknown}; the palette is {', '.join(names)}")
+    peak = x.max(-1)                                                  # (N, S, S) brightness
+    lit = peak > LIT
+    ratio = [x[..., c] / np.maximum(peak, 1e-6) for c in range(3)]    # 3 x (N, S, S)
+    ids = np.array([names.index(c) for c in colors], int)
+    return _far_mask(ratio, lit, ids, tolerance), lit
+
+
 def read(images) -> list[dict]:
     """Read every image's attributes with geometry -> one dict per image. Chapter 8.
 

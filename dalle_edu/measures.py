@@ -29,6 +29,7 @@ import numpy as np
 from dalle_edu import geometry, metrics, text
 from dalle_edu.data import broken, shapes
 from dalle_edu.evaluation import caption_fidelity, mean_pairwise_distance
+from dalle_edu.t2i.model import check_count
 
 MIN_N = 200  # R-precision needs 99 captions of *other* meanings per prompt (n=100 falls short)
 # partial prompts for within-prompt diversity: 8 colour/shape pairs, size and place free
@@ -133,8 +134,7 @@ def rerank(model, clip, prompts, k: int, seed: int = 0) -> np.ndarray:
 
     Returns uint8 (N, S, S, 3), one image per prompt. ``k=1`` is plain sampling.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"rerank k must be an integer >= 1, got {k!r}")
+    k = check_count(k, "rerank k")
     parsed = text.prompts(prompts)
     images = model.generate(parsed, seed=seed, n_per_prompt=int(k))  # (N * k, S, S, 3)
     if k == 1:

@@ -30,7 +30,7 @@ from dalle_edu.pipeline import to_float
 from dalle_edu.t2i.condition import AUX_SIZES, said_mask
 from dalle_edu.t2i.config import T2IConfig
 from dalle_edu.t2i.encoder import conditions_for, encode_prompts
-from dalle_edu.clip import info_nce
+from dalle_edu.clip import info_nce, normalise
 
 
 def aux_loss(aux_logits, labels, mask=None):
@@ -67,9 +67,6 @@ class TextToImageGAN(GAN):
         cond, labels, said = y  # (B, 23), (B, 5) int, (B, 5) float
         self._check_image_shape(tuple(real.shape)[1:], "the batch")
         return ops.cast(real, "float32"), cond, (labels, ops.cast(said, "float32"))
-
-    def split_d_output(self, out):
-        return (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
 
     def extra_d_loss(self, real_extras, cond, extra):
         if not self.aux_weight:
@@ -139,13 +136,9 @@ class CaptionGAN(GAN):
         self._check_image_shape(tuple(real.shape)[1:], "the batch")
         return ops.cast(real, "float32"), cond, None
 
-    def split_d_output(self, out):
-        return (out[0], out[1]) if isinstance(out, (list, tuple)) else (out, None)
-
     def _contrastive(self, image_emb, cond, temperature=None):
         """Symmetric InfoNCE between image embeddings (B, D) and captions (B, D)."""
-        norm = lambda x: x / ops.sqrt(ops.maximum(ops.sum(x * x, -1, keepdims=True), 1e-12))  # noqa: E731
-        sims = ops.matmul(norm(image_emb), ops.transpose(norm(cond)))  # (B, B) cosines
+        sims = ops.matmul(normalise(image_emb), ops.transpose(normalise(cond)))  # (B, B) cosines
         return info_nce(sims / (temperature or self.temperature))
 
     def extra_d_loss(self, real_extras, cond, extra):
@@ -201,7 +194,8 @@ def build_gan(config: T2IConfig, clip_image=None):
 
 
 def make_dataset(config: T2IConfig, encoder, global_batch_size: int | None = None):
-    """(images, (cond, labels, said)) batches from the train split, seeded and repeatable.
+    """(images, (cond, labels, said)) batches from the train split, seeded and repeatable;
+    (images, caption embeddings) for ``text_encoder="clip"``.
 
     ``said`` is what each caption names, known exactly when it was written (never
     re-guessed from the encoder's reading).
@@ -210,14 +204,12 @@ def make_dataset(config: T2IConfig, encoder, global_batch_size: int | None = Non
     images, captions, attrs, mentioned = shapes.sample(config.n_train, "train", seed=config.seed,
                                                        size=config.image_size, return_mentioned=True)
     if config.text_encoder == "clip":  # (images, caption embeddings): no labels at all
-        ds = tf.data.Dataset.from_tensor_slices((images, conditions_for(config, encoder, captions)))
-        ds = ds.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
-        ds = ds.batch(batch, drop_remainder=True)
-        return ds.map(lambda x, y: (to_float(x), y)).prefetch(tf.data.AUTOTUNE)
-    cond = encode_prompts(encoder, captions)
-    labels = np.array([[shapes.VALUES[k].index(a[k]) for k in shapes.KEYS] for a in attrs], np.int32)
-    said = said_mask(mentioned)
-    ds = tf.data.Dataset.from_tensor_slices((images, (cond, labels, said)))
+        y = conditions_for(config, encoder, captions)
+    else:
+        labels = np.array([[shapes.VALUES[k].index(a[k]) for k in shapes.KEYS] for a in attrs],
+                          np.int32)
+        y = (encode_prompts(encoder, captions), labels, said_mask(mentioned))
+    ds = tf.data.Dataset.from_tensor_slices((images, y))
     ds = ds.shuffle(len(images), seed=config.seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch, drop_remainder=True)
     return ds.map(lambda x, y: (to_float(x), y)).prefetch(tf.data.AUTOTUNE)

@@ -37,6 +37,13 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
+def check_count(n, name: str) -> int:
+    """A count (``n_per_prompt``, rerank's k) is an int >= 1; anything else is a one-line ``ValueError``."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
+    return int(n)
+
+
 class TextToImage:
     """A trained text encoder + generator: what ``generate`` and the command use."""
 
@@ -65,9 +72,7 @@ class TextToImage:
         seed = check_seed(seed)
         if truncation is not None and not (isinstance(truncation, (int, float)) and truncation > 0):
             raise ValueError(f"truncation must be a number > 0 (e.g. 0.5) or None, got {truncation!r}")
-        if isinstance(n_per_prompt, bool) or not isinstance(n_per_prompt, (int, np.integer)) \
-                or n_per_prompt < 1:
-            raise ValueError(f"n_per_prompt must be an integer >= 1, got {n_per_prompt!r}")
+        check_count(n_per_prompt, "n_per_prompt")
         said, labels = None, self.config.text_encoder == "labels"
         if cond is None:
             parsed = text.prompts(prompts)  # parsed once; the value goes down from here
