@@ -168,8 +168,9 @@ def measure(model: str = DEFAULT_MODEL, weights=None, n: int = 1_000, seed: int 
     """Chapter 8's measures of a model, with the real-data floor: ``{"model": {...}, "real": {...}}``.
 
     Geometry check and probe fidelity (test prompts and held-out pairs), R-precision,
-    CLIP score, FID and KID in the mini-CLIP's image space, precision/recall, off-palette
-    pixels, shape fit and within-prompt diversity (``dalle_edu.measures.measure``).
+    CLIP score, FID and KID in the mini-CLIP's image space and in the probe's (``fid_probe``,
+    ``kid_probe_x1000``), precision/recall, off-palette pixels, shape fit and within-prompt
+    diversity (``dalle_edu.measures.measure``).
     """
     from dalle_edu import measures
 
@@ -178,6 +179,6 @@ def measure(model: str = DEFAULT_MODEL, weights=None, n: int = 1_000, seed: int 
         raise ValueError(f"the shipped mini-CLIP and probe read 32x32 images; this model draws "
                          f"{m.image_size}x{m.image_size}")
     clip, probe = load_clip(), load_probe(32)
-    ref = measures.reference_features(clip, n, seed)
+    ref = measures.reference_features(clip, n, seed, probe=probe)
     return {"model": measures.measure(measures.from_model(m), clip, probe, n, seed, reference=ref),
             "real": measures.measure(measures.real(), clip, probe, n, seed, reference=ref)}

@@ -10,8 +10,13 @@ gives every number of the chapter's table for one generator:
   learning) and the probe (a CNN trained on renders) on test and held-out-pair prompts;
   R-precision (the true caption among 99 of other meanings) and the CLIP score, both
   read by the mini-CLIP;
-* **the distribution** — FID and KID in the mini-CLIP's image space against renders of
-  other test prompts, and k-NN precision / recall;
+* **the distribution** — FID and KID in the mini-CLIP's image space (64-D) against renders
+  of other test prompts, and k-NN precision / recall; with a probe, FID and KID again in a
+  second learned space, the probe's last shared layer (``evaluation.probe_features``:
+  128-D, on the unit sphere). Two spaces, because each sees only what its network learned
+  to tell apart. D = 128 means n = 1,000 < 10·D: ``metrics.fid`` warns that FID is biased
+  upward there (its real-vs-real floor is not 0), so compare ``fid_probe`` only at equal n;
+  KID is unbiased;
 * **variety where the prompt leaves room** — within-prompt diversity of partial prompts
   ("a red circle") against renders of the same prompts;
 * **pixels** — off-palette share and shape fit.
@@ -28,7 +33,7 @@ import numpy as np
 
 from dalle_edu import geometry, metrics, text
 from dalle_edu.data import broken, shapes
-from dalle_edu.evaluation import caption_fidelity, mean_pairwise_distance
+from dalle_edu.evaluation import caption_fidelity, mean_pairwise_distance, probe_features
 from dalle_edu.t2i.model import check_count
 
 MIN_N = 200  # R-precision needs 99 captions of *other* meanings per prompt (n=100 falls short)
@@ -78,12 +83,16 @@ def measure(generator, clip, probe=None, n: int = 1_000, seed: int = 0, size: in
     """Every measure of Chapter 8's table for one generator (see the module docstring).
 
     ``reference``: the output of ``reference_features`` (renders of other test prompts),
-    computed once and shared by all generators; built here if None.
+    computed once and shared by all generators; built here if None. With a ``probe`` it
+    must hold the probe's features too (``reference_features(..., probe=probe)``).
     """
     if n < MIN_N:
         raise ValueError(f"measure needs n >= {MIN_N} prompts: R-precision draws 99 distractor "
                          f"captions of other meanings for each one; got n={n}")
-    ref = reference or reference_features(clip, n, seed, size)
+    ref = reference or reference_features(clip, n, seed, size, probe=probe)
+    if probe is not None and "probe_features" not in ref:
+        raise ValueError("measure with a probe needs the probe's features of the reference "
+                         "renders: build the reference with reference_features(..., probe=probe)")
     out = {}
     for split in ("test", "compositional"):
         _, captions, wanted = _prompt_set(split, n, seed + 7, size)
@@ -100,6 +109,11 @@ def measure(generator, clip, probe=None, n: int = 1_000, seed: int = 0, size: in
             out["clip_score"] = float(metrics.clip_score_from_embeddings(feats, txt).mean())
             out["fid"] = metrics.fid(feats, ref["features"])
             out["kid_x1000"] = 1_000 * metrics.kid(feats, ref["features"], seed=seed)[0]
+            if probe is not None:  # the same two measures in the probe's feature space
+                pf = probe_features(probe, fake)                             # (N, 128)
+                out["fid_probe"] = metrics.fid(pf, ref["probe_features"])
+                out["kid_probe_x1000"] = 1_000 * metrics.kid(pf, ref["probe_features"],
+                                                             seed=seed)[0]
             pr = metrics.precision_recall(ref["features"], feats, k=3)
             out["precision"], out["recall"] = pr["precision"], pr["recall"]
             out["off_palette"] = geo["off_palette"]
@@ -108,10 +122,17 @@ def measure(generator, clip, probe=None, n: int = 1_000, seed: int = 0, size: in
     return {k: round(float(v), 4) for k, v in out.items()}
 
 
-def reference_features(clip, n: int = 1_000, seed: int = 0, size: int = 32) -> dict:
-    """Mini-CLIP features of renders of *other* test prompts: what FID/KID compare with."""
+def reference_features(clip, n: int = 1_000, seed: int = 0, size: int = 32, probe=None) -> dict:
+    """Features of renders of *other* test prompts: what FID/KID compare with.
+
+    ``{"features": mini-CLIP (n, 64)}``, plus ``"probe_features"`` (n, 128) of the same
+    renders when a probe is given.
+    """
     images, _, _ = shapes.sample(n, "test", seed=seed + 8, size=size)
-    return {"features": clip.encode_images(images)}
+    ref = {"features": clip.encode_images(images)}
+    if probe is not None:
+        ref["probe_features"] = probe_features(probe, images)
+    return ref
 
 
 def diversity_ratio(generator, n_per_prompt: int = 32, seed: int = 0, size: int = 32) -> float:

@@ -7,8 +7,9 @@ import warnings
 import numpy as np
 import pytest
 
-from dalle_edu import api, geometry, measures, metrics, presets, text
+from dalle_edu import api, evaluation, geometry, measures, metrics, presets, text
 from dalle_edu.data import shapes
+from dalle_edu.images import to_float
 
 N = 200  # prompts per split: R-precision needs at least 100
 
@@ -69,6 +70,75 @@ def test_each_broken_generator_is_caught(name, clip, reference, real):
     assert CAUGHT[name](broken, real), broken
     if name in ("colour_blind", "shape_blind", "position_shuffled"):
         assert broken["clip_score"] < real["clip_score"] - 15  # the CLIP score sees it too
+
+
+# --- FID and KID in a second learned space: the probe's last shared layer -------------------
+
+PROBE_KEYS = {"probe_test", "probe_compositional", "fid_probe", "kid_probe_x1000"}
+
+
+@pytest.fixture(scope="module")
+def probe():
+    return api.load_probe(32)
+
+
+@pytest.fixture(scope="module")
+def probe_reference(clip, probe):
+    return measures.reference_features(clip, N, seed=0, probe=probe)
+
+
+@pytest.fixture(scope="module")
+def real_probe(clip, probe, probe_reference):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return measures.measure(measures.real(), clip, probe, n=N, seed=0,
+                                reference=probe_reference)
+
+
+def test_probe_features_are_the_layer_the_heads_read(probe):
+    images, _, _ = shapes.sample(50, "test", seed=3)
+    raw = probe.features(images)                                    # (N, 128) ReLU activations
+    assert raw.shape == (50, 128) and raw.dtype == np.float32 and (raw >= 0).all()
+    logits = probe.model.predict(to_float(images), verbose=0)
+    for key in ("color", "shape", "vpos"):  # each head is one Dense layer on these features
+        np.testing.assert_allclose(np.asarray(probe.model.get_layer(key)(raw)), logits[key],
+                                   rtol=1e-4, atol=1e-4)
+    f = evaluation.probe_features(probe, images)
+    assert f.shape == (50, 128) and f.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(f, axis=1), 1.0, rtol=1e-5)  # on the unit sphere
+    np.testing.assert_array_equal(f, evaluation.probe_features(probe, images))  # deterministic
+    np.testing.assert_allclose(f[:7], evaluation.probe_features(probe, images[:7], batch_size=3),
+                               atol=1e-6)  # an image's features do not depend on its batch
+
+
+def test_fid_in_probe_space_warns_at_1000_samples(probe):
+    """D = 128: n = 1,000 < 10·D, so FID is biased upward here and says so (KID is not)."""
+    a, b = (evaluation.probe_features(probe, shapes.sample(1_000, "test", seed=s)[0])
+            for s in (1, 2))  # two independent sets of renders
+    with pytest.warns(UserWarning, match=r"N=1000 < 10·D=1280"):
+        floor = metrics.fid(a, b)
+    assert 0 < floor < 0.02  # measured 0.010: the bias floor of two sets of renders
+
+
+def test_probe_space_keys_only_with_a_probe(real, real_probe, clip, probe, reference):
+    assert set(real_probe) == set(real) | PROBE_KEYS
+    assert not PROBE_KEYS & set(real)
+    with pytest.raises(ValueError, match=r"reference_features\(\.\.\., probe=probe\)"):
+        measures.measure(measures.real(), clip, probe, n=N, reference=reference)
+
+
+def test_probe_space_fid_and_kid_rank_blur_below_renders(real_probe, clip, probe, probe_reference):
+    # the floor: FID of the reference renders against a second, independent set of renders
+    other = evaluation.probe_features(probe, shapes.sample(N, "test", seed=11)[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # N = 200 < 10·D on purpose: equal N
+        floor = metrics.fid(other, probe_reference["probe_features"])
+        blurred = measures.measure(measures.from_broken("blurred"), clip, probe, n=N, seed=0,
+                                   reference=probe_reference)
+    assert abs(real_probe["fid_probe"] - floor) < 0.15 * floor  # measured 0.043 vs 0.044
+    assert abs(real_probe["kid_probe_x1000"]) < 0.1              # KID is unbiased: about 0
+    assert blurred["fid_probe"] > 1.2 * real_probe["fid_probe"]  # measured 0.056 vs 0.043
+    assert blurred["kid_probe_x1000"] > real_probe["kid_probe_x1000"] + 0.1  # 0.10 vs -0.04
 
 
 @pytest.mark.parametrize("preset", presets.NAMES)
