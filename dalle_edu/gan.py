@@ -131,7 +131,13 @@ class GAN(keras.Model):
             distribute.check_critic_differentiable(self)
         # build the slots now, so a checkpoint can be restored before the first step
         self.g_optimizer.build(self.generator.trainable_variables)
-        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.d_optimizer.build(self.d_variables)
+
+    @property
+    def d_variables(self):
+        """What D's optimizer updates: D's trainable weights (a subclass may add its own,
+        e.g. a text tower fine-tuned with D's loss)."""
+        return self.discriminator.trainable_variables
 
     @property
     def loss_pair(self):
@@ -226,7 +232,7 @@ class GAN(keras.Model):
     def train_step(self, data):
         real, cond, extra = self.unpack_batch(data)  # (B, H, W, C) in [-1, 1]; cond (B, ...) or None
         batch = ops.shape(real)[0]
-        D_vars = self.discriminator.trainable_variables
+        D_vars = self.d_variables
         G_vars = self.generator.trainable_variables
 
         for _ in range(self.n_critic):  # unrolled in the traced graph; fresh fakes each time

@@ -364,6 +364,63 @@ def test_the_contrastive_terms_run_and_change_the_discriminator(shipped, monkeyp
     assert sum(changed) > len(changed) // 2  # the trunk moved, not only the embedding head
 
 
+# --- the label-free GAN with its text tower fine-tuned --------------------------------
+
+def test_text_finetune_needs_the_clip_text_tower():
+    with pytest.raises(ValueError, match="text_finetune needs text_encoder='clip'"):
+        t2i.T2IConfig.from_dict({"text_finetune": True})
+    config = t2i.T2IConfig.for_preset("smoke", model="gan", text_finetune=True, **TINY_GAN)
+    with pytest.raises(ValueError, match="text_finetune needs the text tower"):
+        t2i.build_gan(config)
+
+
+@pytest.fixture(scope="module")
+def tuned_gan(tmp_path_factory, shipped):
+    """A label-free GAN whose text tower D fine-tunes, trained once (2 steps), labels poisoned."""
+    out = tmp_path_factory.mktemp("tuned")
+    config = t2i.T2IConfig.for_preset("smoke", model="gan", steps=2, text_finetune=True,
+                                      lr=1e-2, **TINY_GAN)  # a big step: the tower must move
+    before = [w.copy() for w in shipped.text_encoder.get_weights()]
+    with pytest.MonkeyPatch.context() as mp:
+        _without_labels(mp)
+        _eagerly(mp)
+        model = t2i.train(config, out, verbose=0, checkpoint_every=1, clip=shipped)
+    for a, b in zip(before, shipped.text_encoder.get_weights()):  # the caller's tower: a copy
+        np.testing.assert_array_equal(a, b)                     # was tuned, not it
+    return out, config, model
+
+
+def test_finetuned_batches_carry_token_ids(shipped):
+    config = t2i.T2IConfig.for_preset("smoke", model="gan", text_finetune=True, **TINY_GAN,
+                                      clip=shipped.config.to_dict())
+    _, y = next(iter(t2i.make_dataset(config, shipped.text_encoder)))
+    assert y.dtype == "int32" and y.shape == (16, text.MAX_TOKENS)
+
+
+def test_finetuned_tower_moves_and_is_saved_with_the_model(tuned_gan, shipped):
+    out, _, model = tuned_gan
+    prompts = ["a big red circle at the top left", "a blue square"]
+    tuned, frozen = model.conditions(prompts), shipped.encode_text(prompts)
+    np.testing.assert_allclose(np.linalg.norm(tuned, axis=1), 1.0, atol=1e-5)
+    assert np.abs(tuned - frozen).max() > 1e-4  # D's optimizer changed the tower
+    loaded = t2i.TextToImage.load(out)  # ...and the model folder holds the tuned one
+    np.testing.assert_allclose(loaded.conditions(prompts), tuned, atol=1e-6)
+    np.testing.assert_array_equal(loaded.generate(prompts, seed=0), model.generate(prompts, seed=0))
+
+
+def test_finetuned_gan_resumes_exactly(tuned_gan, tmp_path, monkeypatch):
+    out, config, model = tuned_gan
+    _eagerly(monkeypatch)
+    killed = shutil.copytree(out, tmp_path / "killed")
+    (killed / "checkpoints" / "ckpt-00000002.npz").unlink()  # "killed" after step 1
+    resumed = t2i.train(config, killed, resume=True, verbose=0, checkpoint_every=1)
+    # the tower's weights and its optimizer slots come back from the checkpoint
+    for a, b in zip(model.encoder.get_weights(), resumed.encoder.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(model.generator.get_weights(), resumed.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
 # --- the shipped label-free model -------------------------------------------------------
 
 @pytest.fixture(scope="module")

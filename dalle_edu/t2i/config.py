@@ -25,6 +25,9 @@ class T2IConfig:
     # from (image, caption) pairs alone (model "gan", Chapter 8: no labels anywhere)
     text_encoder: str = "labels"
     clip: dict | None = None  # the mini-CLIP's ClipConfig (text_encoder "clip"), kept with the model
+    # "clip" only: fine-tune the mini-CLIP's text tower with D (its optimizer, D's loss:
+    # the matching-aware and contrastive terms keep it a text-image judge); False: frozen
+    text_finetune: bool = False
     # optimisation
     batch_size: int = 64
     steps: int = 8_000
@@ -62,6 +65,9 @@ class T2IConfig:
         if config.text_encoder == "labels" and (config.contrastive_weight or config.clip_weight):
             raise ValueError("contrastive_weight and clip_weight need text_encoder='clip' "
                              "(caption embeddings)")
+        if config.text_finetune and config.text_encoder != "clip":
+            raise ValueError("text_finetune needs text_encoder='clip' (the attribute encoder "
+                             "is trained on labels, then frozen)")
         if config.text_encoder == "clip" and (config.aux_weight or config.mode_seeking):
             raise ValueError("text_encoder='clip' trains without labels: aux_weight and "
                              "mode_seeking (which read labels) must be 0")

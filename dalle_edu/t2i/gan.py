@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dalle_edu import presets
+from dalle_edu import presets, text
 from dalle_edu.data import shapes
 from dalle_edu.distribute import roll_rows
 from dalle_edu.gan import GAN
@@ -118,8 +118,15 @@ class CaptionGAN(GAN):
 
     def __init__(self, generator, discriminator, latent_dim, contrastive_weight=1.0,
                  temperature=0.1, clip_image=None, clip_weight=0.0, clip_temperature=0.05,
-                 **kwargs):
+                 text_encoder=None, **kwargs):
         super().__init__(generator, discriminator, latent_dim, conditional="text", **kwargs)
+        # text_encoder (optional): the mini-CLIP's text tower, fine-tuned. Batches then
+        # carry token ids, and every condition is embedded inside the step: D's passes
+        # (matching-aware and contrastive terms) send gradients to the tower, which D's
+        # optimizer updates; G reads the same embedding but never changes it.
+        self.text_encoder = text_encoder
+        if text_encoder is not None:
+            text_encoder.trainable = True
         self.contrastive_weight, self.temperature = float(contrastive_weight), float(temperature)
         if clip_weight and clip_image is None:
             raise ValueError("clip_weight > 0 needs clip_image (the mini-CLIP's image tower)")
@@ -128,13 +135,38 @@ class CaptionGAN(GAN):
         if clip_image is not None:
             clip_image.trainable = False  # a fixed judge: never updated by the GAN
 
+    @property
+    def d_variables(self):
+        if self.text_encoder is None:
+            return super().d_variables
+        return [*self.discriminator.trainable_variables, *self.text_encoder.trainable_variables]
+
+    @property
+    def extra_state(self):
+        """The fine-tuned text tower's weights are training state too (checkpoints, resume)."""
+        return [] if self.text_encoder is None else list(self.text_encoder.weights)
+
     def unpack_batch(self, data):
         real, cond, _ = keras.utils.unpack_x_y_sample_weight(data)
         if cond is None or isinstance(cond, (tuple, list)):
-            raise ValueError("CaptionGAN needs (images, caption embeddings) batches "
+            raise ValueError("CaptionGAN needs (images, caption embeddings) batches, or "
+                             "(images, token ids) with a fine-tuned text tower "
                              "(see dalle_edu.t2i.make_dataset with text_encoder='clip')")
         self._check_image_shape(tuple(real.shape)[1:], "the batch")
         return ops.cast(real, "float32"), cond, None
+
+    def _embed(self, cond):
+        """Token ids (B, T) -> unit caption embeddings (B, D) through the fine-tuned tower;
+        embeddings (float) pass through unchanged."""
+        if self.text_encoder is None or "int" not in str(cond.dtype):
+            return cond
+        return normalise(ops.cast(self.text_encoder(cond, training=True), "float32"))
+
+    def _G(self, z, cond, training, net=None):
+        return super()._G(z, ops.stop_gradient(self._embed(cond)), training, net)
+
+    def _D(self, x, cond, training=True):
+        return super()._D(x, self._embed(cond), training)
 
     def _contrastive(self, image_emb, cond, temperature=None):
         """Symmetric InfoNCE between image embeddings (B, D) and captions (B, D)."""
@@ -144,9 +176,10 @@ class CaptionGAN(GAN):
     def extra_d_loss(self, real_extras, cond, extra):
         if not self.contrastive_weight:
             return None
-        return self.contrastive_weight * self._contrastive(real_extras, cond)
+        return self.contrastive_weight * self._contrastive(real_extras, self._embed(cond))
 
     def extra_g_loss(self, z, fake, fake_extras, cond, extra):
+        cond = ops.stop_gradient(self._embed(cond))
         g_loss = 0.0
         if self.contrastive_weight:
             g_loss += self.contrastive_weight * self._contrastive(fake_extras, cond)
@@ -163,10 +196,11 @@ def build_generator(config: T2IConfig):
                                cond_dim=config.cond_dim, conditioning="film", name="t2i_generator")
 
 
-def build_gan(config: T2IConfig, clip_image=None):
+def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
     """The generator, discriminator and ``TextToImageGAN`` for ``config`` (compiled).
 
     ``clip_image``: the mini-CLIP's image tower, needed when ``config.clip_weight`` > 0.
+    ``text_encoder``: the mini-CLIP's text tower, needed when ``config.text_finetune``.
 
     Call it inside ``strategy.scope()`` to train on several devices (book: "Several devices").
     """
@@ -181,10 +215,13 @@ def build_gan(config: T2IConfig, clip_image=None):
                                 conditioning="projection", aux_outputs=aux,
                                 name="t2i_discriminator")
     common = dict(n_critic=c.n_critic, matching_aware=c.matching_aware, ema=c.ema, seed=c.seed)
+    if c.text_finetune and text_encoder is None:
+        raise ValueError("text_finetune needs the text tower to fine-tune (text_encoder=...)")
     if c.text_encoder == "clip":
         gan = CaptionGAN(G, D, c.latent_dim, contrastive_weight=c.contrastive_weight,
                          temperature=c.contrastive_temperature, clip_image=clip_image,
-                         clip_weight=c.clip_weight, **common)
+                         clip_weight=c.clip_weight,
+                         text_encoder=text_encoder if c.text_finetune else None, **common)
     else:
         gan = TextToImageGAN(G, D, c.latent_dim, aux_weight=c.aux_weight, gan_int=c.gan_int,
                              mode_seeking=c.mode_seeking, **common)
@@ -203,7 +240,9 @@ def make_dataset(config: T2IConfig, encoder, global_batch_size: int | None = Non
     batch = int(global_batch_size or config.batch_size)
     images, captions, attrs, mentioned = shapes.sample(config.n_train, "train", seed=config.seed,
                                                        size=config.image_size, return_mentioned=True)
-    if config.text_encoder == "clip":  # (images, caption embeddings): no labels at all
+    if config.text_finetune:  # (images, token ids): the tower embeds them inside the step
+        y = text.encode(captions)
+    elif config.text_encoder == "clip":  # (images, caption embeddings): no labels at all
         y = conditions_for(config, encoder, captions)
     else:
         labels = np.array([[shapes.VALUES[k].index(a[k]) for k in shapes.KEYS] for a in attrs],

@@ -59,6 +59,9 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
         if config.text_encoder == "clip":
             clip = _mini_clip(config, clip)
             encoder, config = clip.text_encoder, dataclasses.replace(config, clip=clip.config.to_dict())
+            if config.text_finetune:  # a copy: the caller's mini-CLIP is never changed
+                encoder = build_encoder_for(config)
+                encoder.set_weights(clip.text_encoder.get_weights())
             if config.clip_weight:
                 clip_image = clip.image_encoder
                 clip.save(out_dir / "clip")  # a resumed run needs the same judge
@@ -73,7 +76,8 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
         raise ValueError(f"steps ({config.steps}) must be a multiple of {steps_per_epoch}")
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
-        gan = build_gan(config, clip_image=clip_image)
+        gan = build_gan(config, clip_image=clip_image,
+                        text_encoder=encoder if config.text_finetune else None)
     ds = make_dataset(config, encoder)
     gan.sampler = TextToImage(config, encoder, gan.ema_generator or gan.generator)
     callbacks = [cbs.Checkpoint(ckpt_dir, every_n_steps=checkpoint_every, keep=2),
