@@ -23,14 +23,14 @@ DEFAULT_CLIP = WEIGHTS_DIR / "clip"
 
 # name -> (one-line description, model class path, shipped weights folder)
 _SHIPPED = {
-    "gan": ("text-to-image GAN (Chapter 8) conditioned on the mini-CLIP's text embedding, "
+    "gan": ("text-to-image GAN (Chapter 6) conditioned on the mini-CLIP's text embedding, "
             "trained on images and captions only, no labels", "dalle_edu.t2i:TextToImage",
             WEIGHTS_DIR / "gan_cpu"),
     "gan-labels": ("text-to-image GAN (Chapter 6) conditioned on attributes read by a "
                    "label-trained text encoder", "dalle_edu.t2i:TextToImage", WEIGHTS_DIR / "t2i_cpu"),
 }
 MODELS = {name: desc for name, (desc, _, _) in _SHIPPED.items()}
-# The better of the two by Chapter 8's measures (book/benchmarks.md): the label-free "gan"
+# The better of the two by Chapter 9's measures (book/benchmarks.md): the label-free "gan"
 # reads held-out colour-shape pairs right less often (geometry check 0.93 vs 0.99) and has
 # no sampler for what a prompt leaves unsaid (within-prompt diversity 0.53 vs 1.0).
 DEFAULT_MODEL = "gan-labels"
@@ -73,7 +73,7 @@ def generate(prompts, seed: int = 0, n_per_prompt: int = 1, model: str = DEFAULT
     prompt); a missing, corrupt or mismatched weights folder raises
     ``dalle_edu.t2i.WeightsError`` (a ``ValueError``).
 
-    ``rerank=K`` (DALL·E's last stage, Chapter 8): draw K candidates for each image and
+    ``rerank=K`` (DALL·E's last stage, Chapter 9): draw K candidates for each image and
     keep the one the shipped mini-CLIP scores highest; K times the drawing time.
     """
     from dalle_edu import text
@@ -165,7 +165,7 @@ def evaluate(model: str = DEFAULT_MODEL, weights=None, n: int = 1_000, seed: int
 
 
 def measure(model: str = DEFAULT_MODEL, weights=None, n: int = 1_000, seed: int = 0) -> dict:
-    """Chapter 8's measures of a model, with the real-data floor: ``{"model": {...}, "real": {...}}``.
+    """Chapter 9's measures of a model, with the real-data floor: ``{"model": {...}, "real": {...}}``.
 
     Geometry check and probe fidelity (test prompts and held-out pairs), R-precision,
     CLIP score, FID and KID in the mini-CLIP's image space and in the probe's (``fid_probe``,

@@ -171,7 +171,7 @@ def _evaluate(args) -> int:
     with warnings.catch_warnings():  # the FID bias warning is printed as a column instead
         warnings.simplefilter("ignore", UserWarning)
         table = api.measure(args.model, args.weights, n=args.n)
-    print(f"\nChapter 8's measures, {args.n} prompts per split (real renders: the floor)")
+    print(f"\nChapter 9's measures, {args.n} prompts per split (real renders: the floor)")
     width = max(len(k) for k in table["model"]) + 2
     print(f"{'measure':<{width}}{args.model:>12}{'real':>12}")
     for k, v in table["model"].items():

@@ -11,7 +11,7 @@ A GAN's samples can look fine and still ignore the prompt. We measure that with 
   names is read back by the probe. Plus per-attribute accuracy, within-prompt
   diversity and colour purity.
 * ``probe_features`` — the probe's last shared layer on the unit sphere: a second learned
-  feature space for FID and KID (Chapter 8, ``dalle_edu.measures``).
+  feature space for FID and KID (Chapter 9, ``dalle_edu.measures``).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ class Probe:
 
 
 def probe_features(probe: Probe, images, batch_size: int = 256) -> np.ndarray:
-    """The probe's feature space for FID and KID (Chapter 8): ``Probe.features`` on the unit
+    """The probe's feature space for FID and KID (Chapter 9): ``Probe.features`` on the unit
     sphere, float32 (N, 128), like the mini-CLIP's image embeddings.
 
     Why normalise: on renders the raw activations have norm about 90, so KID's kernel

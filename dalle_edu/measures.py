@@ -1,4 +1,4 @@
-"""Measuring a text-to-image model the way the field does, and checking the measures — Chapter 8.
+"""Measuring a text-to-image model the way the field does, and checking the measures — Chapter 9.
 
 A *generator* here is any function ``(captions, attrs, seed) -> uint8 (N, S, S, 3)``
 (``attrs``: what each caption says, ``text.parse`` of it, so possibly partial):
@@ -80,7 +80,7 @@ def _fill_free(wanted: list[dict], seed: int) -> list[dict]:
 
 def measure(generator, clip, probe=None, n: int = 1_000, seed: int = 0, size: int = 32,
             reference: dict | None = None) -> dict:
-    """Every measure of Chapter 8's table for one generator (see the module docstring).
+    """Every measure of Chapter 9's table for one generator (see the module docstring).
 
     ``reference``: the output of ``reference_features`` (renders of other test prompts),
     computed once and shared by all generators; built here if None. With a ``probe`` it

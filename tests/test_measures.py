@@ -1,4 +1,4 @@
-"""Judging generators (Chapter 8): every measure read against real renders, each deliberately
+"""Judging generators (Chapter 9): every measure read against real renders, each deliberately
 broken generator caught by the measures that should catch it, CLIP reranking and the API."""
 
 import re

@@ -22,7 +22,7 @@ class T2IConfig:
     embed_dim: int = 32  # word-vector width of the text encoder
     # what turns a caption into G's condition: "labels" — the attribute encoder, trained on
     # the world's labels (model "gan-labels"); "clip" — a mini-CLIP's text tower, learned
-    # from (image, caption) pairs alone (model "gan", Chapter 8: no labels anywhere)
+    # from (image, caption) pairs alone (model "gan", Chapter 6: no labels anywhere)
     text_encoder: str = "labels"
     clip: dict | None = None  # the mini-CLIP's ClipConfig (text_encoder "clip"), kept with the model
     # "clip" only: fine-tune the mini-CLIP's text tower with D (its optimizer, D's loss:

@@ -99,7 +99,7 @@ class TextToImageGAN(GAN):
 
 
 class CaptionGAN(GAN):
-    """A text-to-image GAN that never sees a label — Chapter 8 (model ``"gan"``).
+    """A text-to-image GAN that never sees a label — Chapter 6 (model ``"gan"``).
 
     Batches are ``(images, caption embeddings)``: what real data offers. Besides the
     projection head and the matching-aware term, D has a second head that embeds
@@ -112,7 +112,7 @@ class CaptionGAN(GAN):
     > 0, G is also rewarded when the *mini-CLIP* matches each fake to its caption among
     the batch's (LAFITE, Zhou et al. 2022): a judge that already knows what captions
     mean, from pictures and captions alone. G is then trained against the mini-CLIP, so
-    the CLIP score and R-precision of this model are lenient judges of it (Chapter 8
+    the CLIP score and R-precision of this model are lenient judges of it (Chapter 9
     grades it with the geometry check).
     """
 
