@@ -13,11 +13,18 @@ page in --out, and fails (exit 1, one line per problem) on:
                        not looked at);
   * raw MyST         - directive or role syntax shown as text (```{, :::,
                        :class: dropdown, {admonition}, {ref}`...`);
-  * split output     - a cell whose printed lines are cut into several boxes.
+  * split output     - a cell whose printed lines are cut into several boxes;
+  * the internet     - a <script src> or stylesheet <link> that is not local (http/https
+                       or //host), or any request the page makes to a host other than the
+                       local server (Chromium's network log; offline it would fail);
+  * failed request   - a local file the page asks for that is not there (HTTP >= 400);
+  * JS error         - an exception the page's JavaScript throws;
+  * blank widget     - stored ipywidgets (a widget-view <script>) that did not render.
 
-Pages that need the internet for something (a <script> from a CDN) are listed as
-"warn", which does not fail the check. Exit 0 prints one line per page; exit 2 means
-Chromium is missing or could not start.
+console.error() messages are listed as "warn", which does not fail the check; so are
+the errors in KNOWN_NOISE (harmless, from the theme's extensions, on every page), once
+for the whole book. Exit 0 prints one line per page; exit 2 means Chromium is missing
+or could not start.
 
     .venv/bin/python scripts/check_book.py                 # build, then check
     .venv/bin/python scripts/check_book.py --html _build/html --out /tmp/shots
@@ -71,6 +78,15 @@ RAW_MYST = [
     (re.compile(r"\{[a-z][\w:-]*\}`"), "{role}` syntax"),
     (re.compile(r"(?m)^\s*:(?:label|name|width|align|open|caption|class):\s"), "directive option"),
 ]
+# Errors every page shows that do no harm and are not the book's to fix: (pattern, why).
+KNOWN_NOISE = [
+    (re.compile(r"JS error: SyntaxError: Identifier 'THEBE_JS_URL' has already been declared"),
+     "sphinx-thebe 0.3.1 adds its config <script> twice; the second `const` fails, the first holds"),
+    (re.compile(r"console\.error: Got invalid theme mode: \. Resetting to auto"),
+     "pydata-sphinx-theme with no stored light/dark choice falls back to auto"),
+    (re.compile(r"failed request: HTTP 404 for \S+/favicon\.ico$"),
+     "the browser asks for /favicon.ico by itself; the book has none"),
+]
 # Subtrees whose text is not prose: code, scripts, MathJax's own output.
 SKIP_TAGS = {"script", "style", "noscript", "template", "pre", "code", "kbd", "samp", "textarea",
              "svg", "math", "mjx-container", "mjx-assistive-mml", "head"}
@@ -86,6 +102,18 @@ PAGE_PROBE = r"""
     Promise.all([...document.images].map((img) => img.complete ? null :
       new Promise((r) => { img.addEventListener("load", r); img.addEventListener("error", r); }))),
     wait(10000)]);
+  // ipywidgets: html-manager puts a div.widget-subarea, holding the view, before each
+  // widget-view <script> once require.js and embed-amd.js have run (after "load").
+  const views = [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')];
+  const rendered = () => views.filter((v) => {
+    const p = v.previousElementSibling;
+    return p && p.classList.contains("widget-subarea") && p.childElementCount > 0;
+  }).length;
+  if (views.length) {
+    const t0 = Date.now();
+    while (rendered() < views.length && Date.now() - t0 < 20000) await wait(200);
+    if (rendered()) await wait(500);  // let the views lay out before the screenshot
+  }
   let mathjax = null, mathjaxError = null;
   if (window.MathJax && window.MathJax.startup) {
     try {
@@ -97,7 +125,7 @@ PAGE_PROBE = r"""
     .filter((img) => !img.complete || img.naturalWidth === 0)
     .map((img) => img.getAttribute("src"));
   return {
-    broken, mathjax, mathjaxError,
+    broken, mathjax, mathjaxError, widgetViews: views.length, widgetsRendered: rendered(),
     mjx: document.querySelectorAll("mjx-container").length,
     mjxErrors: [...document.querySelectorAll("mjx-merror, [data-mjx-error]")]
       .map((e) => e.getAttribute("data-mjx-error") || e.textContent).slice(0, 5),
@@ -151,6 +179,7 @@ class Browser:
         self._replies: dict[int, dict] = {}
         self._cond = threading.Condition()
         self._closed = False
+        self._events: list[dict] = []  # page events (network, JS errors) since drain_events()
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self.proc.stderr.read, daemon=True).start()  # drain
         self.session = None
@@ -159,6 +188,16 @@ class Browser:
                                  session=False)["sessionId"]
         self.call("Page.enable")
         self.call("Runtime.enable")
+        self.call("Network.enable")
+        self.call("Network.setCacheDisabled", {"cacheDisabled": True})  # every page logs every request
+
+    EVENTS = {"Network.requestWillBeSent", "Network.responseReceived", "Network.loadingFailed",
+              "Runtime.exceptionThrown", "Runtime.consoleAPICalled"}
+
+    def drain_events(self) -> list[dict]:
+        with self._cond:
+            events, self._events = self._events, []
+        return events
 
     def _read(self):
         buf = b""
@@ -174,6 +213,9 @@ class Browser:
                     with self._cond:
                         self._replies[msg["id"]] = msg
                         self._cond.notify_all()
+                elif msg.get("method") in self.EVENTS:
+                    with self._cond:
+                        self._events.append(msg)
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -315,6 +357,7 @@ class _Tags(html.parser.HTMLParser):
         super().__init__(convert_charrefs=True)
         self.imgs: list[str] = []
         self.scripts: list[str] = []
+        self.stylesheets: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -322,6 +365,59 @@ class _Tags(html.parser.HTMLParser):
             self.imgs.append(a["src"])
         elif tag == "script" and a.get("src"):
             self.scripts.append(a["src"])
+        elif tag == "link" and "stylesheet" in (a.get("rel") or "").split() and a.get("href"):
+            self.stylesheets.append(a["href"])
+
+
+def _short(url: str, n: int = 100) -> str:
+    return url if len(url) <= n else url[:n - 1] + "…"
+
+
+def is_remote(url: str) -> bool:
+    """An http(s) or protocol-relative URL: the page needs another host for it."""
+    return urllib.parse.urlsplit(url).scheme in {"http", "https"} or url.startswith("//")
+
+
+def read_events(events: list[dict], base_url: str):
+    """From Chromium's log of one page: (problems, warnings).
+
+    Problems: a request to a host other than the local server; a local request that failed
+    (HTTP >= 400 or a network error); an uncaught JavaScript exception. Warnings:
+    console.error() messages."""
+    local = urllib.parse.urlsplit(base_url).netloc
+    problems, warnings, urls = [], [], {}
+    for ev in events:
+        method, params = ev["method"], ev.get("params", {})
+        if method == "Network.requestWillBeSent":
+            url = params["request"]["url"]
+            urls[params["requestId"]] = url
+            parts = urllib.parse.urlsplit(url)
+            if parts.scheme in {"data", "blob", "about", "chrome", "devtools"}:
+                continue
+            if parts.netloc != local:
+                problems.append(f"leaves 127.0.0.1 (needs the internet): request to {_short(url)}")
+        elif method == "Network.responseReceived":
+            url, status = params["response"]["url"], params["response"]["status"]
+            if status >= 400 and urllib.parse.urlsplit(url).netloc == local:
+                problems.append(f"failed request: HTTP {status} for {_short(url)}")
+        elif method == "Network.loadingFailed":
+            url = urls.get(params.get("requestId"), "?")
+            if urllib.parse.urlsplit(url).netloc == local and not params.get("canceled"):
+                problems.append(f"failed request: {params.get('errorText')} for {_short(url)}")
+        elif method == "Runtime.exceptionThrown":
+            d = params["exceptionDetails"]
+            text = (d.get("exception") or {}).get("description") or d.get("text", "")
+            where = f" ({_short(d['url'], 60)}:{d.get('lineNumber', 0) + 1})" if d.get("url") else ""
+            problems.append(f"JS error: {' '.join(str(text).split())[:160]}{where}")
+        elif method == "Runtime.consoleAPICalled" and params.get("type") == "error":
+            text = " ".join(str(a.get("value", a.get("description", ""))) for a in params.get("args", []))
+            warnings.append(f"console.error: {' '.join(text.split())[:160]}")
+    return list(dict.fromkeys(problems)), list(dict.fromkeys(warnings))
+
+
+def known_noise(line: str) -> str | None:
+    """Why `line` is in KNOWN_NOISE, or None."""
+    return next((why for pattern, why in KNOWN_NOISE if pattern.search(line)), None)
 
 
 def check_image_file(html_dir: Path, page: Path, src: str) -> str | None:
@@ -388,14 +484,22 @@ def check_page(browser: Browser, base_url: str, html_dir: Path, page: Path, shot
         if why:
             problems.append(f"broken image {src[:80]}: {why}")
     for src in dict.fromkeys(tags.scripts):
-        if urllib.parse.urlsplit(src).scheme in {"http", "https"} or src.startswith("//"):
-            warnings.append(f"needs the internet: <script src={src}>")
+        if is_remote(src):
+            problems.append(f"needs the internet: <script src={src}>")
+    for href in dict.fromkeys(tags.stylesheets):
+        if is_remote(href):
+            problems.append(f"needs the internet: <link rel=stylesheet href={href}>")
 
     url = base_url + urllib.parse.quote(rel)
+    browser.drain_events()
     browser.open(url)
-    probe = browser.evaluate(PAGE_PROBE, timeout=60)
+    probe = browser.evaluate(PAGE_PROBE, timeout=90)
     shot = shots / (rel.replace("/", "__").removesuffix(".html") + ".png")
     browser.screenshot(shot, probe["height"])
+    seen, heard = read_events(browser.drain_events(), base_url)
+    noise = [why for why in map(known_noise, seen + heard) if why]
+    problems += [p for p in seen if not known_noise(p)]
+    warnings += [w for w in heard if not known_noise(w)]
 
     for src in probe["broken"]:
         line = f"broken image {str(src)[:80]}: did not load in the browser (naturalWidth 0)"
@@ -414,8 +518,13 @@ def check_page(browser: Browser, base_url: str, html_dir: Path, page: Path, shot
     n_split = split_outputs(static_html)
     if n_split:
         problems.append(f"split output: {n_split} cell(s) print in several boxes (nb_merge_streams off?)")
+    if probe["widgetsRendered"] < probe["widgetViews"]:
+        problems.append(f"blank widget: {probe['widgetViews'] - probe['widgetsRendered']} of "
+                        f"{probe['widgetViews']} ipywidgets did not render in 20 s")
     info = f"{probe['images']} images, {probe['mjx']} equations, MathJax {probe['mathjax'] or '-'}"
-    return rel, problems, warnings, info, shot
+    if probe["widgetViews"]:
+        info += f", {probe['widgetsRendered']}/{probe['widgetViews']} widgets"
+    return rel, problems, warnings, info, shot, noise
 
 
 def build_book(path_output: Path | None) -> Path:
@@ -469,12 +578,15 @@ def main(argv=None) -> int:
         print(f"Chromium ({chromium}) did not start: {e}\n{INSTALL_HINT}", file=sys.stderr)
         return 2
     failed = 0
+    noise: dict[str, int] = {}
     try:
         for page in pages:
             t0 = time.monotonic()
             rel = page.relative_to(html_dir).as_posix()
             try:
-                rel, problems, warnings, info, _ = check_page(browser, base_url, html_dir, page, shots)
+                rel, problems, warnings, info, _, page_noise = check_page(browser, base_url, html_dir, page, shots)
+                for why in dict.fromkeys(page_noise):
+                    noise[why] = noise.get(why, 0) + 1
             except BrowserError as e:
                 problems, warnings, info = [f"the browser could not check it: {e}"], [], ""
             status = "FAIL" if problems else "ok"
@@ -488,6 +600,8 @@ def main(argv=None) -> int:
         browser.close()
         server.shutdown()
     took = time.monotonic() - started
+    for why, n in noise.items():
+        print(f"      warn (known, {n} page{'s' * (n > 1)}): {why}")
     print(f"{len(pages) - failed}/{len(pages)} pages clean; screenshots in {shots}; {took:.0f} s")
     return 1 if failed else 0
 

@@ -1,6 +1,7 @@
 """The book builds from the notebooks' stored outputs, offline, with warnings as errors."""
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -129,3 +130,103 @@ def test_chapter_one_reads_right_in_a_browser(built_book, tmp_path):
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
     assert "MathJax 3" in result.stdout and (tmp_path / "notebooks__01_gan_objective.png").is_file()
+    # its stored ipywidget rendered from the book's own scripts (no request left 127.0.0.1)
+    assert "1/1 widgets" in result.stdout, result.stdout
+
+
+# --- ipywidgets: served by the book itself ------------------------------------------------
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+BUNDLED_WIDGET_MODULES = {"@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/output"}
+
+
+def _sphinx_config() -> dict:
+    yaml = pytest.importorskip("yaml")
+    return yaml.safe_load((ROOT / "book" / "_config.yml").read_text())["sphinx"]["config"]
+
+
+def _static_file(config: dict, rel: str) -> Path | None:
+    """Where the book's `_static/<rel>` comes from (html_static_path folders, relative to the root)."""
+    for folder in config.get("html_static_path", []):
+        if (ROOT / folder / rel).is_file():
+            return ROOT / folder / rel
+    return None
+
+
+def test_widget_scripts_are_local_files_that_exist():
+    """nb_ipywidgets_js names files in book/_static (not myst-nb's CDN defaults), and they can
+    render every widget the notebooks store: protocol 2 (ipywidgets 8), modules in the bundle."""
+    config = _sphinx_config()
+    scripts = config.get("nb_ipywidgets_js")
+    assert scripts, "nb_ipywidgets_js is not set: myst-nb loads the widget scripts from CDNs"
+    for src, attrs in scripts.items():
+        assert not re.match(r"([a-z]+:)?//", src), f"{src} is not a local file"
+        assert _static_file(config, src), f"{src} is not in html_static_path {config.get('html_static_path')}"
+        for name, value in (attrs or {}).items():
+            assert not re.match(r"([a-z]+:)?//", str(value)), f"{src}: {name}={value} points off the book"
+    names = [Path(src).name for src in scripts]
+    assert "require.js" in names and "embed-amd.js" in names
+    assert names.index("require.js") < names.index("embed-amd.js"), "require.js must load first"
+    embed_path = _static_file(config, next(s for s in scripts if s.endswith("embed-amd.js")))
+    embed = embed_path.read_text()
+    # the fonts its CSS asks for lie beside it (embed-setup.js points webpack's public path there)
+    fonts = set(re.findall(r'\.p\+"([0-9a-f]{20}\.woff2)"', embed))
+    assert fonts and all((embed_path.parent / f).is_file() for f in fonts), f"fonts {sorted(fonts)} missing"
+    stored = 0
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        state = json.loads(nb.read_text()).get("metadata", {}).get("widgets", {}).get(WIDGET_STATE)
+        if not state:
+            continue
+        stored += 1
+        assert state["version_major"] == 2, f"{nb.name}: widget state protocol {state['version_major']}"
+        modules = {m["model_module"] for m in state["state"].values()}
+        modules |= {m["state"].get("_view_module") for m in state["state"].values()} - {None}
+        assert modules <= BUNDLED_WIDGET_MODULES, (
+            f"{nb.name} uses {sorted(modules - BUNDLED_WIDGET_MODULES)}, which embed-amd.js does not hold: "
+            "vendor its AMD bundle (see book/_static/README)")
+    assert stored, "no notebook stores widget state (is the check still needed?)"
+    for module in ("@jupyter-widgets/base", "@jupyter-widgets/controls", "@jupyter-widgets/html-manager"):
+        assert f'define("{module}"' in embed, f"embed-amd.js does not define {module}"
+
+
+def test_check_book_flags_the_internet_failed_requests_and_js_errors():
+    cb = _check_book()
+    base = "http://127.0.0.1:8000/"
+
+    def request(i, url):
+        return {"method": "Network.requestWillBeSent", "params": {"requestId": str(i), "request": {"url": url}}}
+
+    events = [
+        request(1, base + "_static/jupyter-widgets/embed-amd.js"),
+        request(2, "https://cdn.jsdelivr.net/npm/@jupyter-widgets/html-manager@1.0.6/dist/embed-amd.js"),
+        request(3, "data:image/png;base64,AAAA"),
+        request(4, base + "notebooks/x.woff2"),
+        {"method": "Network.responseReceived",
+         "params": {"requestId": "4", "response": {"url": base + "notebooks/x.woff2", "status": 404}}},
+        {"method": "Runtime.exceptionThrown", "params": {"exceptionDetails": {
+            "text": "Uncaught", "exception": {"description": "TypeError: MathJax.Hub is undefined"}}}},
+        {"method": "Runtime.consoleAPICalled", "params": {"type": "error", "args": [{"value": "oops"}]}},
+    ]
+    problems, warnings = cb.read_events(events, base)
+    text = "\n".join(problems)
+    assert len(problems) == 3 and "cdn.jsdelivr.net" in text and "HTTP 404" in text and "TypeError" in text
+    assert warnings == ["console.error: oops"]
+    assert cb.is_remote("https://unpkg.com/x.js") and cb.is_remote("//cdn.x/y.js")
+    assert not cb.is_remote("../_static/jupyter-widgets/require.js?v=1")
+    assert cb.known_noise("failed request: HTTP 404 for http://127.0.0.1:1/favicon.ico")
+    assert not cb.known_noise(problems[0])
+
+
+@skip_book
+def test_chapters_with_widgets_load_their_scripts_from_the_book(built_book):
+    html = _html(built_book)
+    for page in sorted((html / "notebooks").glob("*.html")):
+        text = page.read_text()
+        if WIDGET_STATE not in text:
+            continue
+        srcs = re.findall(r'<script[^>]*\bsrc="([^"]*)"', text)
+        widget_srcs = [s for s in srcs if "require" in s or "embed-amd" in s or "widgets" in s]
+        assert len(widget_srcs) >= 2, f"{page.name}: no widget scripts"
+        for src in srcs:
+            assert not re.match(r"(https?:)?//", src), f"{page.name} loads {src} from the internet"
+        for src in widget_srcs:
+            assert (page.parent / src.split("?")[0]).is_file(), f"{page.name}: {src} is not in the build"
