@@ -26,7 +26,7 @@ _SHIPPED = {
     "gan": ("text-to-image GAN (Chapter 6) conditioned on the mini-CLIP's text embedding, "
             "trained on images and captions only, no labels", "dalle_edu.t2i:TextToImage",
             WEIGHTS_DIR / "gan_cpu"),
-    "gan-labels": ("text-to-image GAN (Chapter 6) conditioned on attributes read by a "
+    "gan-labels": ("text-to-image GAN (Chapters 6 and 7) conditioned on attributes read by a "
                    "label-trained text encoder", "dalle_edu.t2i:TextToImage", WEIGHTS_DIR / "t2i_cpu"),
 }
 MODELS = {name: desc for name, (desc, _, _) in _SHIPPED.items()}

@@ -141,10 +141,11 @@ def test_probe_space_fid_and_kid_rank_blur_below_renders(real_probe, clip, probe
     assert blurred["kid_probe_x1000"] > real_probe["kid_probe_x1000"] + 0.1  # 0.10 vs -0.04
 
 
+@pytest.mark.parametrize("chapter", ["08", "09"])
 @pytest.mark.parametrize("preset", presets.NAMES)
-def test_every_preset_measures_enough_prompts_for_r_precision(preset):
+def test_every_preset_measures_enough_prompts_for_r_precision(preset, chapter):
     """R-precision draws 99 distractors of another meaning: n = 100 is never enough here."""
-    n = presets.get(preset).chapter("08").EVAL_N
+    n = presets.get(preset).chapter(chapter).EVAL_N
     for split in ("test", "compositional"):
         for seed in (5, 7):  # the notebook's renders and measure()'s prompts
             _, captions, _ = shapes.sample(n, split, seed=seed)
