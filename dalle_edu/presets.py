@@ -134,18 +134,24 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "STEPS": (60, 1_500, 4_000),  # per encoder on the attribute task
         "BIND_STEPS": (60, 1_500, 3_000),  # per encoder on the two-shape binding task
     },
-    "06": {  # text to image; the model's own config is MODELS["gan-labels"] below
+    "06": {  # text to image, label-free; the model's own config is MODELS["gan"] below
         "STEPS": (30, 2_000, 20_000),  # your own run; use 8_000 (the shipped model) for sharp results
-        "EVAL_EVERY": (0, 2, 4),  # measure fidelity every N x 500 steps while training (0: never)
-        "EVAL_N": (32, 1_000, 2_000),  # prompts per split for caption fidelity
+        # the geometry check every N x 500 steps while training (0: only at the end)
+        "EVAL_EVERY": (1, 1, 4),
+        "EVAL_N": (32, 1_000, 2_000),  # prompts per split for the geometry check and the probe
     },
     "07": {  # the shipped text-to-image model, used and judged (nothing is trained)
         "EVAL_N": (32, 1_000, 2_000),  # prompts per split for caption fidelity
         "N_FAIL": (32, 512, 1_024),  # samples for the failure hunt
     },
-    "08": {  # text learned from pictures (mini-CLIP; its config is MODELS["clip"]) and measures
-        # prompts per split for every measure; R-precision draws 99 distractors of *another*
-        # meaning, so n must exceed 99 + the repeats of a meaning (at 100 it always fails)
+    "08": {  # text learned from pictures: the mini-CLIP (its config is MODELS["clip"])
+        # renders per split for R-precision and zero-shot reading; R-precision draws 99
+        # distractors of *another* meaning, so n must exceed 99 + the repeats of a meaning
+        # (at 100 it always fails)
+        "EVAL_N": (200, 1_000, 2_000),
+    },
+    "09": {  # measuring a text-to-image model (the shipped models; nothing is trained)
+        # prompts per split for every measure (R-precision: more than 100, as in "08")
         "EVAL_N": (200, 1_000, 2_000),
         "BIAS_N": ((64, 256), (64, 256, 1_024, 4_096), (64, 256, 1_024, 4_096)),  # FID vs N
         "RERANK_N": (100, 500, 1_000),  # prompts for the reranking curve
@@ -161,7 +167,7 @@ MODELS = {
         "gpu": dict(image_size=64, width=64, batch_size=128, steps=20_000, n_train=100_000,
                     ema=0.999),
     },
-    "gan": {  # T2IConfig of the label-free GAN (Chapter 8): the mini-CLIP's text, no labels
+    "gan": {  # T2IConfig of the label-free GAN (Chapter 6): the mini-CLIP's text, no labels
         "smoke": dict(text_encoder="clip", aux_weight=0.0, contrastive_weight=1.0,
                       n_train=1_024, steps=30, width=16, batch_size=32,
                       clip=dict(n_train=512, steps=8, batch_size=64, width=8, word_dim=16)),
