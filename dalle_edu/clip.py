@@ -37,7 +37,7 @@ import numpy as np
 import keras
 from keras import layers, ops
 
-from dalle_edu import text
+from dalle_edu import configs, text
 from dalle_edu.checkpoint import WeightsError, load_weights_strict
 from dalle_edu.data import shapes
 from dalle_edu.images import to_float
@@ -64,12 +64,7 @@ class ClipConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "ClipConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown ClipConfig keys: {', '.join(unknown)}; "
-                             f"valid: {', '.join(sorted(names))}")
-        config = cls(**d)
+        config = configs.from_dict(cls, d)
         if config.text not in TEXT_KINDS:
             raise ValueError(f"ClipConfig.text must be one of {TEXT_KINDS}, got {config.text!r}")
         return config

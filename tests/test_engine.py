@@ -119,5 +119,5 @@ def test_run_sizes_have_one_home():
         expected = {**t2i.T2IConfig().to_dict(), **presets.MODELS["gan-labels"][name]}
         assert config.to_dict() == expected
     assert t2i.T2IConfig.for_preset(None).to_dict() == t2i.T2IConfig.for_preset(presets.detect()).to_dict()
-    with pytest.raises(ValueError, match="unknown config keys: widht"):
+    with pytest.raises(ValueError, match="unknown T2IConfig keys: widht"):
         t2i.T2IConfig.for_preset("cpu", widht=3)

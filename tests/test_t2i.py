@@ -15,7 +15,7 @@ TINY = dict(n_train=256, steps=12, encoder_steps=30, width=8, batch_size=16, lat
 
 
 def test_config_rejects_unknown_keys_and_sizes_by_preset():
-    with pytest.raises(ValueError, match="unknown config keys: widht"):
+    with pytest.raises(ValueError, match="unknown T2IConfig keys: widht"):
         t2i.T2IConfig.from_dict({"widht": 3})
     assert t2i.T2IConfig.for_preset("cpu").image_size == 32
     assert t2i.T2IConfig.for_preset("gpu").image_size == 64  # SHAPES_WORLD.md

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from dalle_edu import configs
+
 
 @dataclasses.dataclass
 class T2IConfig:
@@ -55,11 +57,7 @@ class T2IConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "T2IConfig":
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
-        config = cls(**d)
+        config = configs.from_dict(cls, d)
         if config.text_encoder not in ("labels", "clip"):
             raise ValueError(f"text_encoder must be 'labels' or 'clip', got {config.text_encoder!r}")
         if config.text_encoder == "labels" and (config.contrastive_weight or config.clip_weight):
