@@ -40,7 +40,7 @@ from keras import layers, ops
 from dalle_edu import configs, text
 from dalle_edu.checkpoint import WeightsError, load_weights_strict
 from dalle_edu.data import shapes
-from dalle_edu.images import to_float
+from dalle_edu.images import check_images, to_float
 
 TEXT_KINDS = ("bow", "attention")
 FILES = ("clip_config.json", "clip_image.weights.h5", "clip_text.weights.h5")
@@ -183,15 +183,7 @@ class MiniCLIP(keras.Model):
     # --- using it -------------------------------------------------------------------
 
     def _check_images(self, images) -> np.ndarray:
-        x = np.asarray(images)
-        s = self.config.image_size
-        if x.ndim != 4 or x.shape[1:] != (s, s, 3):
-            raise ValueError(f"images must be (N, {s}, {s}, 3) for this mini-CLIP, got {x.shape}")
-        if x.dtype != np.uint8 and (x.size and (np.nanmin(x) < -1.001 or np.nanmax(x) > 1.001
-                                                or not np.isfinite(x).all())):
-            raise ValueError("images must be uint8, or floats in [-1, 1]; got floats in "
-                             f"[{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]")
-        return to_float(x) if x.dtype == np.uint8 else x.astype("float32")
+        return check_images(images, self.config.image_size, "this mini-CLIP")
 
     def encode_images(self, images, batch_size: int = 1024) -> np.ndarray:
         """uint8 or [-1, 1] images (N, S, S, 3) -> unit embeddings (N, D)."""

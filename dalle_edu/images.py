@@ -31,6 +31,25 @@ def to_uint8(images):
     return np.clip(np.round((a + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
+def check_images(images, size: int, what: str) -> np.ndarray:
+    """A model's image input checked -> float32 (N, size, size, 3) in [-1, 1].
+
+    uint8 0..255 or floats in [-1, 1]; anything else is a one-line ``ValueError`` naming
+    what ``what`` (e.g. "this mini-CLIP") expects.
+    """
+    x = np.asarray(images)
+    if x.ndim != 4 or x.shape[1:] != (size, size, 3):
+        raise ValueError(f"images must be (N, {size}, {size}, 3) for {what}, got {x.shape}")
+    if x.dtype == np.uint8:
+        return to_float(x)
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ValueError(f"images must be uint8, or floats in [-1, 1]; got dtype {x.dtype}")
+    if x.size and not (np.isfinite(x).all() and x.min() >= -1.001 and x.max() <= 1.001):
+        raise ValueError("images must be uint8, or floats in [-1, 1]; got floats in "
+                         f"[{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]")
+    return x.astype(np.float32)
+
+
 def to_float(images):
     """float32 in [-1, 1] from uint8 0..255 or from floats (already in [-1, 1], kept). Chapter 3.
 

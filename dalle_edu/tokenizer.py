@@ -29,7 +29,7 @@ from keras import ops
 
 from dalle_edu.checkpoint import WeightsError, load_weights_strict
 from dalle_edu.data import shapes
-from dalle_edu.images import to_float, to_uint8
+from dalle_edu.images import check_images, to_float, to_uint8
 from dalle_edu.models.vqvae import (VQConfig, VectorQuantizer, codes_used, perplexity, vq_decoder,
                                     vq_encoder)
 
@@ -84,18 +84,7 @@ class VQVAE(keras.Model):
     # --- using it -------------------------------------------------------------------
 
     def _check_images(self, images) -> np.ndarray:
-        x = np.asarray(images)
-        s = self.config.image_size
-        if x.ndim != 4 or x.shape[1:] != (s, s, 3):
-            raise ValueError(f"images must be (N, {s}, {s}, 3) for this tokenizer, got {x.shape}")
-        if x.dtype == np.uint8:
-            return to_float(x)
-        if not np.issubdtype(x.dtype, np.floating):
-            raise ValueError(f"images must be uint8, or floats in [-1, 1]; got dtype {x.dtype}")
-        if x.size and not (np.isfinite(x).all() and x.min() >= -1.001 and x.max() <= 1.001):
-            raise ValueError("images must be uint8, or floats in [-1, 1]; got floats in "
-                             f"[{np.nanmin(x):.3g}, {np.nanmax(x):.3g}]")
-        return x.astype(np.float32)
+        return check_images(images, self.config.image_size, "this tokenizer")
 
     def _check_ids(self, ids) -> np.ndarray:
         a = np.asarray(ids)
