@@ -1,21 +1,20 @@
-"""DALL·E, small, end to end, as a first baseline: tokenizer, then transformer, then pictures.
+"""The token model "dalle" of a preset, trained and judged end to end — Chapter 10, issue 10's targets.
 
-    python benchmarks/dalle_pipeline.py                       # ~35 min on 2 cores
-    python benchmarks/dalle_pipeline.py --vq-steps 50 --steps 20 --n-eval 32 --n-train 2000
+    python benchmarks/dalle_pipeline.py --preset cpu --out runs/dalle --save   # ~13 min on 2 cores
+    python benchmarks/dalle_pipeline.py --weights dalle_edu/weights/dalle_cpu  # judge a trained one
+    python benchmarks/dalle_pipeline.py --preset smoke --out /tmp/d --n-eval 32
 
-Not yet a package model (issue 10): this script strings the two tested building blocks
-together, the way the coming ``"dalle"`` model will.
+1. ``dalle_edu.t2i.train_dalle``: stage 1 (the VQ-VAE tokenizer), stage 2 (the
+   transformer), each timed (or ``--weights``: a trained model, no training).
+2. The tokenizer alone: reconstructions of ``--n-eval`` test renders read by the
+   geometry check, pixel error, codebook use.
+3. Samples for ``--n-eval`` test prompts and as many held-out-pair prompts, read by the
+   geometry check (pixels, no learning) at the config's sampling settings and a few
+   others (temperature, top-k).
+4. Sampling speed: 8 images, warm, with the KV cache and compiled ``decode`` (what
+   ``generate`` does) against the full recompute without cache.
 
-1. ``dalle_edu.tokenizer.train_tokenizer``: a VQ-VAE, 32x32 images -> 8x8 codes.
-2. Every training image of ``--n-train`` is encoded once; its caption's word ids and its
-   64 codes make one sequence of 16 + 64 tokens.
-3. ``TokenTransformer.fit`` on those sequences (next-token cross-entropy, DALL·E's 1/8
-   text and 7/8 image weights).
-4. For ``--n-eval`` test prompts and as many held-out-pair prompts: sample 64 codes
-   (temperature, top-k; KV cache; ``decode`` compiled with ``tf.function`` here), decode
-   them to pixels and read them with the geometry check (no learning).
-
-Prints every figure; with ``--save`` writes ``benchmarks/results/dalle_pipeline.json``.
+Prints every figure; ``--save`` writes ``benchmarks/results/dalle_pipeline.json``.
 """
 
 from __future__ import annotations
@@ -30,82 +29,85 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
-from dalle_edu import geometry, presets, text  # noqa: E402
+from dalle_edu import geometry, images, t2i, text  # noqa: E402
 from dalle_edu.data import shapes  # noqa: E402
-from dalle_edu.models import TokenTransformer, TransformerConfig, VQConfig  # noqa: E402
-from dalle_edu.tokenizer import train_tokenizer  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results" / "dalle_pipeline.json"
+SAMPLING = ((1.0, None), (1.0, 32), (1.0, 8), (0.7, None), (1.0, 1))  # (temperature, top_k)
 
 
-def judge(images, captions) -> dict:
-    g = geometry.fidelity(images, [text.parse(c) for c in captions])
+def judge(pictures, captions) -> dict:
+    g = geometry.fidelity(pictures, [text.parse(c) for c in captions])
     return {"fidelity": round(g["fidelity"], 3), "strict": round(g["strict"], 3),
-            "off_palette": round(g["off_palette"], 3), "shape_fit": round(g["shape_fit"], 3),
+            "off_palette": round(g["off_palette"], 4), "shape_fit": round(g["shape_fit"], 3),
             "per": {k: round(v, 3) for k, v in g["per_attribute"].items()}}
+
+
+def per_image_ms(fn, n_images, repeats=3) -> float:
+    fn()  # warm: traces the compiled decode
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return round(1e3 * (time.perf_counter() - t) / repeats / n_images, 1)
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--vq-steps", type=int, default=2_000)
-    p.add_argument("--n-train", type=int, default=20_000)
-    p.add_argument("--steps", type=int, default=2_000)
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--width", type=int, default=128)
-    p.add_argument("--depth", type=int, default=4)
-    p.add_argument("--temperature", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=16)
-    p.add_argument("--n-eval", type=int, default=300)
+    p.add_argument("--preset", default="cpu")
+    p.add_argument("--out", default="runs/dalle")
+    p.add_argument("--weights", default=None, help="judge this trained model instead of training")
+    p.add_argument("--n-eval", type=int, default=500)
     p.add_argument("--save", action="store_true")
     args = p.parse_args(argv)
     out = {"args": vars(args)}
 
-    t0 = time.perf_counter()
-    vq = train_tokenizer(VQConfig(steps=args.vq_steps), verbose=0)
-    out["tokenizer_s"] = round(time.perf_counter() - t0)
-    test_imgs, test_caps, _ = shapes.sample(args.n_eval, "test", seed=11)
-    out["reconstruction_test"] = judge(vq.reconstruct(test_imgs), test_caps)
-    out["codebook"] = {k: round(float(v), 2) for k, v in vq.codebook_usage(test_imgs).items()}
-    print("tokenizer", out["tokenizer_s"], "s;", out["reconstruction_test"], out["codebook"],
-          flush=True)
-
-    t0 = time.perf_counter()
-    imgs, caps, _ = shapes.sample(args.n_train, "train", seed=1, partial=0.25)
-    cfg = TransformerConfig(image_vocab=vq.config.codebook_size, width=args.width,
-                            depth=args.depth)
-    codes = vq.encode(imgs).reshape(len(imgs), -1) + cfg.text_vocab  # (N, 64) joint ids
-    seqs = np.concatenate([text.encode(caps), codes], axis=1).astype("int32")  # (N, 80)
-    out["tokenize_s"] = round(time.perf_counter() - t0, 1)
-
-    presets.set_seed(0)
-    model = TokenTransformer(cfg)
-    model.compile(keras.optimizers.Adam(args.lr), jit_compile=False)
-    print(f"transformer: {model.count_params():,} parameters; {args.steps} steps of "
-          f"{args.batch}", flush=True)
-    ds = (tf.data.Dataset.from_tensor_slices(seqs).shuffle(len(seqs), seed=0)
-          .repeat().batch(args.batch, drop_remainder=True))
-    t0 = time.perf_counter()
-    every = max(1, args.steps // 4)
-    hist = model.fit(ds, epochs=args.steps // every, steps_per_epoch=every, verbose=2)
-    out["transformer_s"] = round(time.perf_counter() - t0)
-    out["loss"] = [round(float(v), 4) for v in hist.history["loss"]]
-
-    model.decode = tf.function(model.decode, reduce_retracing=True)  # sampling: compiled
-    for split, seed in (("test", 11), ("compositional", 12)):
-        _, captions, _ = shapes.sample(args.n_eval, split, seed=seed)
+    if args.weights:
+        model = t2i.Dalle.load(args.weights)
+    else:
+        config = t2i.DalleConfig.for_preset(args.preset)
         t0 = time.perf_counter()
-        drawn = []
-        for i in range(0, len(captions), 50):
-            ids = text.encode(captions[i:i + 50])
-            codes = model.sample(ids, temperature=args.temperature, top_k=args.top_k, seed=i)
-            drawn.append(vq.decode(codes.reshape(-1, 8, 8)))
-        ms = 1e3 * (time.perf_counter() - t0) / len(captions)
-        out[split] = {**judge(np.concatenate(drawn), captions), "ms_per_image": round(ms, 1)}
-        print(split, out[split], flush=True)
+        tok = t2i.dalle_training.train_tokenizer(config.vq_config(), verbose=2)
+        out["tokenizer_s"] = round(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        model = t2i.train_dalle(config, args.out, verbose=2, tokenizer=tok)
+        out["transformer_s"] = round(time.perf_counter() - t0)  # includes encoding the data
+        out["total_min"] = round((out["tokenizer_s"] + out["transformer_s"]) / 60, 1)
+        print("trained:", {k: out[k] for k in ("tokenizer_s", "transformer_s", "total_min")}, flush=True)
+    out["config"] = model.config.to_dict()
+    out["parameters"] = int(model.transformer.count_params())
+
+    renders, captions, _ = shapes.sample(args.n_eval, "test", seed=11, size=model.image_size)
+    rec = model.tokenizer.reconstruct(renders)
+    out["reconstruction"] = {**judge(rec, captions),
+                             "mse": round(float(np.mean((images.to_float(rec) - images.to_float(renders)) ** 2)), 4),
+                             **{k: round(float(v), 1) for k, v in model.tokenizer.codebook_usage(renders).items()}}
+    print("reconstruction", out["reconstruction"], flush=True)
+
+    out["samples"] = []
+    for temperature, top_k in SAMPLING:
+        row = {"temperature": temperature, "top_k": top_k}
+        for split, seed in (("test", 11), ("compositional", 12)):
+            _, caps, _ = shapes.sample(args.n_eval, split, seed=seed, size=model.image_size)
+            t0 = time.perf_counter()
+            drawn = np.concatenate([model.generate(caps[i:i + 100], seed=i, temperature=temperature, top_k=top_k)
+                                    for i in range(0, len(caps), 100)])
+            row[split] = {**judge(drawn, caps),
+                          "ms_per_image": round(1e3 * (time.perf_counter() - t0) / len(caps), 1)}
+        out["samples"].append(row)
+        print(row, flush=True)
+
+    eight = ["a big red circle at the top left", "a small blue square", "a green triangle",
+             "a white diamond at the bottom", "a yellow circle in the center", "a cyan square",
+             "an orange triangle at the right", "a magenta diamond"]
+    ids = np.stack([pp.ids for pp in text.prompts(eight)])
+    out["eight_images_ms"] = {
+        "cached_compiled": per_image_ms(lambda: model.generate(eight, seed=0), 8) * 8,
+        "cached_eager": per_image_ms(lambda: model.transformer.sample(ids, top_k=model.config.top_k), 8, 1) * 8,
+        "no_cache_eager": per_image_ms(
+            lambda: model.transformer.sample(ids, top_k=model.config.top_k, use_cache=False), 8, 1) * 8,
+    }
+    print("8 images, ms:", out["eight_images_ms"], flush=True)
     print(json.dumps(out, indent=1))
     if args.save:
         RESULTS.write_text(json.dumps(out, indent=1) + "\n")

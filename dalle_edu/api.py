@@ -28,6 +28,9 @@ _SHIPPED = {
             WEIGHTS_DIR / "gan_cpu"),
     "gan-labels": ("text-to-image GAN (Chapters 6 and 7) conditioned on attributes read by a "
                    "label-trained text encoder", "dalle_edu.t2i:TextToImage", WEIGHTS_DIR / "t2i_cpu"),
+    "dalle": ("the real DALL·E, small (Chapter 10): a VQ-VAE image tokenizer and a causal "
+              "transformer that writes its codes after the caption; no GAN, no labels",
+              "dalle_edu.t2i:Dalle", WEIGHTS_DIR / "dalle_cpu"),
 }
 MODELS = {name: desc for name, (desc, _, _) in _SHIPPED.items()}
 # The better of the two by Chapter 9's measures (book/benchmarks.md): the label-free "gan"
@@ -116,7 +119,7 @@ def clip_score(images, prompts) -> np.ndarray:
     return load_clip().score(np.asarray(images), parsed)
 
 
-TRAINABLE = ("gan-labels", "gan", "clip")
+TRAINABLE = ("gan-labels", "gan", "dalle", "clip")
 
 
 def train(preset: str | None = None, out_dir="runs/t2i", resume: bool = False, verbose: int = 1,
@@ -124,7 +127,8 @@ def train(preset: str | None = None, out_dir="runs/t2i", resume: bool = False, v
     """Train ``model`` (one of ``TRAINABLE``) for a preset (default: the detected one) into ``out_dir``.
 
     ``"gan"`` uses the shipped mini-CLIP's text tower at 32x32 (else it trains a
-    mini-CLIP first); ``"clip"`` trains a mini-CLIP alone.
+    mini-CLIP first); ``"dalle"`` trains an image tokenizer, then a token transformer;
+    ``"clip"`` trains a mini-CLIP alone.
     """
     from dalle_edu import presets, t2i
 
@@ -137,6 +141,9 @@ def train(preset: str | None = None, out_dir="runs/t2i", resume: bool = False, v
             raise ValueError("a mini-CLIP trains in about a minute: run it again instead of --resume")
         config = clip.ClipConfig.for_preset(preset, **overrides)
         return clip.train_clip(config, out_dir, verbose=verbose)
+    if model == "dalle":
+        config = t2i.DalleConfig.for_preset(preset, **overrides)
+        return t2i.train_dalle(config, out_dir, resume=resume, verbose=verbose)
     config = t2i.T2IConfig.for_preset(preset, model=model, **overrides)
     shipped_clip = None
     if model == "gan" and config.image_size == 32 and \

@@ -14,6 +14,10 @@ interrupted::
     gan.fit(make_dataset(seed=0), epochs=E, resume_from="runs/ckpt",
             callbacks=[callbacks.Checkpoint("runs/ckpt", every_n_steps=200)])
 
+Any other model opts in with ``checkpoint_groups()`` (its weights and optimizer, by
+name) and a ``step`` variable: the token transformer of Chapter 10 does, and resumes
+the same way (``dalle_edu.t2i.train_dalle(..., resume=True)``).
+
 Checkpoints are ``ckpt-<step>.npz`` files (plain arrays + a JSON manifest of variable
 names and shapes), written atomically, the newest ``keep`` kept. The ``Checkpoint``
 callback that writes them during ``fit`` lives in ``dalle_edu.callbacks``.
@@ -42,6 +46,8 @@ def _groups(gan):
     a new kind of state needs no change here; a checkpoint without it then fails to
     load with the usual "does not fit" message instead of resuming half the state.
     """
+    if hasattr(gan, "checkpoint_groups"):  # any other model lists its own (a transformer's)
+        return {**gan.checkpoint_groups(), "state": [*getattr(gan, "extra_state", ())]}
     for what in ("g_optimizer", "d_optimizer"):
         if getattr(gan, what, None) is None:
             raise ValueError("compile() the GAN before saving or restoring a checkpoint")
@@ -106,17 +112,17 @@ def resume(gan, path):
         manifest = json.loads(str(data["manifest"]))
         if set(manifest) != set(groups):
             only_ckpt, only_model = sorted(set(manifest) - set(groups)), sorted(set(groups) - set(manifest))
-            raise ValueError(f"checkpoint {file} does not fit this GAN: parts only in the checkpoint "
+            raise ValueError(f"checkpoint {file} does not fit this model: parts only in the checkpoint "
                              f"{only_ckpt}, only in the model {only_model} (EMA on in one and off in the other?)")
         for group, variables in groups.items():
             saved = manifest[group]
             if len(saved) != len(variables):
-                raise ValueError(f"checkpoint {file} does not fit this GAN: the {group} has "
+                raise ValueError(f"checkpoint {file} does not fit this model: the {group} has "
                                  f"{len(saved)} variables in the checkpoint but {len(variables)} in the model")
             for i, (v, (name, shape, _)) in enumerate(zip(variables, saved)):
                 if tuple(shape) != tuple(v.shape):
                     raise ValueError(
-                        f"checkpoint {file} does not fit this GAN: {group} variable #{i} is "
+                        f"checkpoint {file} does not fit this model: {group} variable #{i} is "
                         f"'{name}' with shape {tuple(shape)} in the checkpoint but '{_name(v)}' "
                         f"with shape {tuple(v.shape)} in the model")
         for group, variables in groups.items():

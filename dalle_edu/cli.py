@@ -145,7 +145,8 @@ def _train(args) -> int:
 
     preset = args.preset or presets.detect()
     overrides = {"steps": args.steps} if args.steps else {}
-    what = "a mini-CLIP" if args.model == "clip" else f"the text-to-image GAN {args.model!r}"
+    what = {"clip": "a mini-CLIP", "dalle": "the token model 'dalle' (tokenizer, then transformer)"}.get(
+        args.model, f"the text-to-image GAN {args.model!r}")
     where = "" if args.model == "clip" else f"; checkpoints in {args.out}/checkpoints"
     print(f"training {what}, preset {preset}{where}" + (" (resuming)" if args.resume else ""))
     api.train(preset, args.out, resume=args.resume, verbose=1 if sys.stdout.isatty() else 2,
@@ -206,8 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="runs/t2i", help="folder for checkpoints and the trained model")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     t.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
-    t.add_argument("--model", default="gan-labels", choices=("gan-labels", "gan", "clip"),
-                   help="what to train (default gan-labels; gan: label-free, clip: mini-CLIP)")
+    t.add_argument("--model", default="gan-labels", choices=("gan-labels", "gan", "dalle", "clip"),
+                   help="what to train (default gan-labels; gan: label-free; dalle: tokenizer + "
+                        "transformer; clip: mini-CLIP)")
     t.set_defaults(func=_train)
     e = sub.add_parser("evaluate", help="print every measure of a trained model beside real renders")
     _model_args(e)

@@ -157,6 +157,15 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "RERANK_N": (100, 500, 1_000),  # prompts for the reranking curve
         "RERANK_K": ((1, 2), (1, 4, 16), (1, 4, 16)),  # candidates per prompt
     },
+    "10": {  # what DALL·E really is; the model's own config is MODELS["dalle"] below
+        # prompts per split for the held-out pairs and Results (Chapter 9's measures: >= 200)
+        "EVAL_N": (200, 1_000, 2_000),
+        # the geometry check while training: prompts per split, every N x 500 steps
+        "LOG_N": (16, 200, 300),
+        "LOG_EVERY": (1, 1, 2),
+        "RERANK_N": (16, 200, 500),  # prompts per split for the reranking curve
+        "RERANK_K": ((1, 2), (1, 4, 16), (1, 4, 16)),  # candidates per prompt
+    },
 }
 
 # model name -> preset -> config overrides on the model's defaults (its config class).
@@ -175,6 +184,14 @@ MODELS = {
         "gpu": dict(text_encoder="clip", aux_weight=0.0, contrastive_weight=1.0,
                     image_size=64, width=64, batch_size=128, steps=20_000, n_train=100_000,
                     ema=0.999),
+    },
+    "dalle": {  # dalle_edu.t2i.DalleConfig (Chapter 10); the defaults are the shipped cpu run
+        "smoke": dict(n_train=512, steps=20, width=32, depth=1, heads=2, batch_size=16,
+                      warmup=0, tokenizer=dict(n_train=512, steps=10, codebook_size=32, width=8)),
+        "cpu": dict(),
+        "gpu": dict(image_size=64, tokens_per_side=16, n_train=100_000, steps=10_000,
+                    width=256, depth=6, heads=8, batch_size=64,
+                    tokenizer=dict(steps=4_000, n_train=40_000, batch_size=64)),
     },
     "clip": {  # dalle_edu.clip.ClipConfig; the defaults are the shipped cpu run
         "smoke": dict(n_train=1_024, steps=16, batch_size=64, width=8, word_dim=16),

@@ -95,7 +95,7 @@ def test_resuming_another_architecture_names_the_mismatch(tmp_path):
     gan = build(width=4)
     save_checkpoint(gan, tmp_path)
     wider = build(width=8)
-    with pytest.raises(ValueError, match=r"does not fit this GAN: generator variable #0 .* shape"):
+    with pytest.raises(ValueError, match=r"does not fit this model: generator variable #0 .* shape"):
         resume(wider, tmp_path)
     no_ema = GAN(wider.generator, wider.discriminator, LATENT)
     no_ema.compile()

@@ -71,9 +71,9 @@ def test_strip_native_logs_keeps_real_stderr():
 
 
 def test_unknown_model_is_a_one_line_error_listing_the_models(capsys, tmp_path):
-    assert cli.main(["generate", "a red circle", "--model", "dalle", "-o", str(tmp_path / "g.png")]) == 2
+    assert cli.main(["generate", "a red circle", "--model", "dalle-2", "-o", str(tmp_path / "g.png")]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("dalle-edu: error: unknown model 'dalle'") and "'gan-labels'" in err
+    assert err.startswith("dalle-edu: error: unknown model 'dalle-2'") and "'gan-labels'" in err
     assert "\n" not in err
 
 

@@ -89,9 +89,9 @@ def test_shipped_model_draws_the_pinned_images():
 
 
 def test_models_table_and_bad_input():
-    assert set(api.MODELS) == {"gan", "gan-labels"} and api.DEFAULT_MODEL in api.MODELS
-    with pytest.raises(ValueError, match=r"unknown model 'dalle'.*'gan-labels'"):
-        api.generate(["a red circle"], model="dalle")
+    assert set(api.MODELS) == {"gan", "gan-labels", "dalle"} and api.DEFAULT_MODEL in api.MODELS
+    with pytest.raises(ValueError, match=r"unknown model 'dalle-2'.*'gan-labels'"):
+        api.generate(["a red circle"], model="dalle-2")
     with pytest.raises(ValueError, match="prompts is None"):
         api.generate(None)
     with pytest.raises(ValueError, match="seed must be a non-negative integer, got -1"):

@@ -3,9 +3,9 @@
 * ``mlp``: tiny Dense G/D for toy densities;
 * ``dcgan``: convolutional G/D for 32x32 and 64x64 images;
 * ``conditioning``: concatenation, projection discriminator, FiLM / conditional BatchNorm;
-* ``transformer``: the causal transformer over [caption | image codes] of DALL·E (its chapter is to come);
+* ``transformer``: the causal transformer over [caption | image codes] of DALL·E (Chapter 10);
 * ``vqvae``: the discrete image tokenizer's pieces — encoder, EMA vector quantizer, decoder
-  (its chapter is to come); the trainable model is ``dalle_edu.tokenizer.VQVAE``.
+  (Chapter 10); the trainable model is ``dalle_edu.tokenizer.VQVAE``.
 
 Every builder returns a functional ``keras.Model`` called as ``G(z)`` / ``D(x)``, or
 ``G([z, y])`` / ``D([x, y])`` when conditional — the convention ``dalle_edu.GAN`` uses.

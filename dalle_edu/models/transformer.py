@@ -242,6 +242,44 @@ class TokenTransformer(keras.Model):
         c = self.config
         return sequence_loss(y_pred, x, c.text_len, c.text_weight, c.image_weight)
 
+    # --- training state (dalle_edu.checkpoint reads these) ------------------------------
+
+    @property
+    def step(self):
+        """Training steps taken: the optimizer's counter (compile first)."""
+        if self.optimizer is None:
+            raise ValueError("compile() the transformer before reading its training step")
+        return self.optimizer.iterations
+
+    def checkpoint_groups(self) -> dict:
+        """Everything a training step reads: weights, the optimizer (its step counter
+        included). No dropout RNG: a checkpoint of a model with dropout > 0 would not
+        resume bit for bit, so ``dropout`` defaults to 0."""
+        if self.optimizer is None:
+            raise ValueError("compile() the transformer before saving or restoring a checkpoint")
+        return {"transformer": self.weights, "optimizer": self.optimizer.variables}
+
+    # --- looking inside ---------------------------------------------------------------
+
+    def attention_maps(self, ids) -> list:
+        """Ids (B, T) -> one array (B, H, T, T) per block: row t is where position t looked.
+
+        Recomputed from each block's queries and keys on the same inputs the forward pass
+        sees; each row sums to 1 and is 0 right of the diagonal (causal).
+        """
+        ids = self.check_ids(ids)
+        x = self.token_embed(ids) + self.position_embed(ops.arange(ids.shape[1]))[None]
+        maps = []
+        for block in self.blocks:
+            att, h = block.attention, block.norm1(x)
+            q, k = att._split(att.query(h)), att._split(att.key(h))
+            scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(att.head_dim)
+            t = ids.shape[1]
+            visible = ops.arange(t)[None, :] <= ops.arange(t)[:, None]
+            maps.append(ops.convert_to_numpy(ops.softmax(ops.where(visible[None, None], scores, -1e9), -1)))
+            x = block(x)
+        return maps
+
     # --- checks -----------------------------------------------------------------------
 
     def check_ids(self, ids, what="ids") -> np.ndarray:
@@ -279,23 +317,26 @@ class TokenTransformer(keras.Model):
     # --- sampling ---------------------------------------------------------------------
 
     def sample(self, text_ids, n_image_tokens=None, temperature=1.0, top_k=None, seed=0,
-               use_cache=True) -> np.ndarray:
+               use_cache=True, decode=None) -> np.ndarray:
         """Caption ids (B, T_text) -> image codes (B, n_image_tokens) in [0, K).
 
         Only image tokens are drawn: each step's logits are cut to the image range. The
         caption is padded with id 0 to ``text_len``. ``top_k`` keeps the k likeliest codes
         (1 = greedy); the same ``seed`` gives the same codes. ``use_cache=False`` is the
-        reference path that re-reads the whole sequence at every step.
+        reference path that re-reads the whole sequence at every step. ``decode``: a
+        stand-in for ``self.decode`` with its signature, e.g. ``tf.function(model.decode)``
+        (the cached path only).
         """
         n = self.config.image_len if n_image_tokens is None else int(n_image_tokens)
         ids = self._check_sampling(text_ids, n, float(temperature), top_k)
         rng, codes = np.random.default_rng(seed), []
         if use_cache:
-            logits, past = self.decode(ids)  # the caption in one call fills the cache
+            decode = decode or self.decode
+            logits, past = decode(ids)  # the caption in one call fills the cache
             for i in range(n):
                 codes.append(self._pick(logits[:, -1], rng, temperature, top_k))
                 if i + 1 < n:  # one new token per step; keys and values of the rest are cached
-                    logits, past = self.decode(codes[-1][:, None] + self.config.text_vocab, past)
+                    logits, past = decode(codes[-1][:, None] + self.config.text_vocab, past)
         else:
             for _ in range(n):
                 logits = self(ids, training=False)  # (B, T, V), all T recomputed

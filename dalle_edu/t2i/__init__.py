@@ -9,7 +9,9 @@ discrete VAE plus an autoregressive transformer with CLIP reranking). One module
 * ``gan``       — ``TextToImageGAN`` (the engine's ``train_step`` plus hook terms),
   ``build_gan``, ``make_dataset``;
 * ``model``     — ``TextToImage``: ``generate / save / load``, the shipped model's class;
-* ``training``  — ``train``: encoder, GAN, checkpoints, resume.
+* ``training``  — ``train``: encoder, GAN, checkpoints, resume;
+* ``dalle``, ``dalle_training`` — the real DALL·E, small (Chapter 10): ``Dalle``, an image
+  tokenizer + a token transformer, and ``train_dalle``, its two stages, resumable.
 
 Shapes: z (B, latent); condition (B, COND_DIM); images (B, S, S, 3) in [-1, 1].
 """
@@ -25,11 +27,13 @@ from dalle_edu.t2i.encoder import (
 from dalle_edu.t2i.gan import TextToImageGAN, aux_loss, build_gan, build_generator, make_dataset
 from dalle_edu.t2i.model import TextToImage, WeightsError, check_seed
 from dalle_edu.t2i.training import train
+from dalle_edu.t2i.dalle import Dalle, DalleConfig
+from dalle_edu.t2i.dalle_training import make_sequences, train_dalle
 
 __all__ = [
     "AUX_SIZES", "COND_DIM", "HEADS", "SLICES", "UNSAID", "UNSAID_INDEX", "decode", "fill_unsaid",
     "named_mask", "one_hot", "said_mask", "T2IConfig", "attribute_targets", "build_text_encoder",
     "encode_ids", "encode_prompts", "pretrain_text_encoder", "TextToImageGAN", "aux_loss",
     "build_gan", "build_generator", "make_dataset", "TextToImage", "WeightsError", "check_seed",
-    "train",
+    "train", "Dalle", "DalleConfig", "make_sequences", "train_dalle",
 ]

@@ -1,0 +1,160 @@
+"""The token model "dalle" (Chapter 10): config, training, determinism, files, exact resume, errors."""
+
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+
+from dalle_edu import api, cli, presets, t2i, text
+from dalle_edu.checkpoint import WeightsError
+
+TINY = dict(n_train=256, steps=12, width=16, depth=1, heads=2, batch_size=8, warmup=2,
+            tokenizer=dict(n_train=256, steps=6, codebook_size=16, width=8, batch_size=16))
+PROMPTS = ["a big red circle at the top left", "a blue square"]
+
+
+def test_config_by_preset_and_unknown_keys():
+    for name in ("smoke", "cpu", "gpu"):
+        c = t2i.DalleConfig.for_preset(name)
+        assert c.to_dict() == {**t2i.DalleConfig().to_dict(), **presets.MODELS["dalle"][name]}
+        tc = c.transformer_config(c.vq_config().codebook_size)
+        assert tc.image_len == c.tokens_per_side ** 2 and tc.text_len == text.MAX_TOKENS
+    gpu = t2i.DalleConfig.for_preset("gpu")
+    assert (gpu.image_size, gpu.tokens_per_side) == (64, 16)  # the issue's 16x16 tokens at 64x64
+    assert gpu.vq_config().image_size == 64
+    with pytest.raises(ValueError, match="unknown DalleConfig keys: widht"):
+        t2i.DalleConfig.from_dict({"widht": 3})
+    with pytest.raises(ValueError, match="unknown VQConfig keys: stpes"):
+        t2i.DalleConfig(tokenizer={"stpes": 3})  # caught now, not after minutes of training
+    for bad, message in (({"temperature": 0}, "temperature must be"), ({"top_k": 0}, "top_k must be"),
+                         ({"partial": 2}, "partial must be")):
+        with pytest.raises(ValueError, match=message):
+            t2i.DalleConfig(**bad)
+
+
+def test_sequences_are_caption_ids_then_image_ids():
+    config = t2i.DalleConfig(**TINY)
+    tok = t2i.dalle_training.VQVAE(config.vq_config())
+    seqs = t2i.make_sequences(config, tok)
+    V = len(text.VOCAB)
+    assert seqs.shape == (256, text.MAX_TOKENS + 64) and seqs.dtype == np.int32
+    assert seqs[:, :text.MAX_TOKENS].max() < V and seqs[:, text.MAX_TOKENS:].min() >= V
+    assert seqs[:, text.MAX_TOKENS:].max() < V + 16
+    np.testing.assert_array_equal(seqs, t2i.make_sequences(config, tok))  # seeded
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dalle")
+    model = t2i.train_dalle(t2i.DalleConfig(**TINY), out, verbose=0, checkpoint_every=6)
+    return out, model
+
+
+def test_generate_shape_dtype_determinism_and_files(tiny):
+    out, model = tiny
+    a = model.generate(PROMPTS, seed=0)
+    assert a.shape == (2, 32, 32, 3) and a.dtype == np.uint8
+    np.testing.assert_array_equal(a, model.generate(PROMPTS, seed=0))
+    assert not np.array_equal(a, model.generate(PROMPTS, seed=1))
+    assert model.generate(PROMPTS, seed=0, n_per_prompt=3).shape == (6, 32, 32, 3)
+    assert model.codes(PROMPTS, seed=0).shape == (2, 8, 8)
+    loaded = t2i.Dalle.load(out)
+    np.testing.assert_array_equal(a, loaded.generate(PROMPTS, seed=0))  # saved == trained
+    # through the top floor: generate(model="dalle", weights=...) and reranking
+    np.testing.assert_array_equal(a, api.generate(PROMPTS, seed=0, model="dalle", weights=out))
+    assert api.generate(PROMPTS, model="dalle", weights=out, rerank=2).shape == (2, 32, 32, 3)
+
+
+def test_greedy_sampling_is_the_same_for_every_seed(tiny):
+    _, model = tiny
+    np.testing.assert_array_equal(model.codes(PROMPTS, seed=0, top_k=1), model.codes(PROMPTS, seed=5, top_k=1))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(temperature=0), "temperature must be a number > 0"),
+    (dict(temperature=-1.0), "temperature must be a number > 0"),
+    (dict(top_k=0), "top_k must be an integer >= 1"),
+    (dict(top_k=17), "top_k must be at most the codebook size 16"),
+    (dict(seed=-1), "seed must be a non-negative integer"),
+    (dict(n_per_prompt=0), "n_per_prompt must be an integer >= 1"),
+])
+def test_bad_sampling_arguments_are_one_line_errors(tiny, kwargs, message):
+    with pytest.raises(ValueError, match=message) as err:
+        tiny[1].generate(PROMPTS, **kwargs)
+    assert "\n" not in str(err.value)
+
+
+def test_a_prompt_longer_than_the_text_context_names_the_limit(tiny):
+    long = " ".join(["a big red circle"] * 5)  # 20 words
+    with pytest.raises(ValueError, match=f"prompt too long: 20 words, at most {text.MAX_TOKENS}") as err:
+        tiny[1].generate([long])
+    assert "\n" not in str(err.value)
+
+
+def test_weights_of_another_architecture_or_missing_files_are_one_line_errors(tiny, tmp_path):
+    out, _ = tiny
+    with pytest.raises(WeightsError, match="no trained token model .* missing"):
+        t2i.Dalle.load(tmp_path / "nothing")
+    other = tmp_path / "other"
+    shutil.copytree(out, other, ignore=shutil.ignore_patterns("checkpoints"))
+    cfg = json.loads((other / "dalle_config.json").read_text())
+    (other / "dalle_config.json").write_text(json.dumps({**cfg, "width": 32}))
+    with pytest.raises(WeightsError, match="does not fit this architecture") as err:
+        t2i.Dalle.load(other)
+    assert "\n" not in str(err.value)
+    (other / "dalle_config.json").write_text("{not json")
+    with pytest.raises(WeightsError, match="corrupt config"):
+        t2i.Dalle.load(other)
+    with pytest.raises(WeightsError):  # a GAN folder is not a token model, and the reverse
+        t2i.Dalle.load(api.WEIGHTS_DIR / "gan_cpu")
+    with pytest.raises(WeightsError):
+        t2i.TextToImage.load(out)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    """Ctrl-C right after the checkpoint of step ``at`` is written."""
+
+    def __init__(self, at):
+        super().__init__()
+        self.at = at
+
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.step.numpy()) == self.at:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_run_resumes_exactly(tiny, tmp_path):
+    _, full = tiny
+    with pytest.raises(KeyboardInterrupt):
+        t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path, verbose=0, checkpoint_every=6,
+                        callbacks=[_Interrupt(6)])
+    assert not (tmp_path / "transformer.weights.h5").exists()  # nothing half-saved as the model
+    resumed = t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path, resume=True, verbose=0,
+                              checkpoint_every=6)
+    assert int(resumed.transformer.step.numpy()) == TINY["steps"]
+    for a, b in zip(full.transformer.get_weights(), resumed.transformer.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(full.generate(PROMPTS, seed=2), resumed.generate(PROMPTS, seed=2))
+
+
+def test_resume_needs_a_run_with_the_same_settings(tiny, tmp_path):
+    out, _ = tiny
+    with pytest.raises(ValueError, match="nothing to resume"):
+        t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path / "empty", resume=True, verbose=0)
+    with pytest.raises(ValueError, match="other settings .*lr"):
+        t2i.train_dalle(t2i.DalleConfig(**{**TINY, "lr": 0.1}), out, resume=True, verbose=0)
+
+
+def test_command_line_trains_and_generates_with_the_token_model(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", "dalle", "--preset", "smoke", "--out", str(out)]) == 0
+    assert "saved the model" in capsys.readouterr().out
+    png = tmp_path / "g.png"
+    assert cli.main(["generate", "a red circle", "--model", "dalle", "--weights", str(out),
+                     "-n", "2", "-o", str(png)]) == 0
+    assert png.is_file()
+    assert cli.main(["generate", "a red circle", "--model", "dalle", "--weights", str(out),
+                     "-o", str(png), "--seed", "-3"]) == 2
+    assert "seed must be a non-negative integer" in capsys.readouterr().err
