@@ -10,6 +10,7 @@ A GAN's samples can look fine and still ignore the prompt. We measure that with 
 * ``caption_fidelity`` — share of generated images whose every attribute the prompt
   names is read back by the probe. Plus per-attribute accuracy, within-prompt
   diversity and colour purity.
+* ``FidelityLog`` / ``GeometryLog`` — the probe's table / the geometry check while training.
 * ``probe_features`` — the probe's last shared layer on the unit sphere: a second learned
   feature space for FID and KID (Chapter 9, ``dalle_edu.measures``).
 """
@@ -22,7 +23,7 @@ import time
 import numpy as np
 import keras
 
-from dalle_edu import text
+from dalle_edu import geometry, text
 from dalle_edu.data import shapes
 from dalle_edu.images import to_float
 
@@ -180,8 +181,6 @@ def color_masks(images, colors: list[str], tolerance: float = 0.25):
     its brightness, is within ``tolerance`` of the palette colour: the anti-aliased edge
     ``k * colour`` counts as near.
     """
-    from dalle_edu import geometry
-
     return geometry.color_masks(images, colors, tolerance)
 
 
@@ -264,3 +263,36 @@ class FidelityLog(keras.callbacks.Callback):
             if self.verbose:
                 print(json.dumps(row), flush=True)
         self._t0 = time.perf_counter()
+
+
+class GeometryLog(keras.callbacks.Callback):
+    """The geometry check while training (pixels, no learning) — Chapters 6 and 10.
+
+    Every ``every`` epochs (500 steps each in ``t2i.train`` and ``t2i.train_dalle``),
+    draws one image for each of ``n`` test prompts and ``n`` held-out-pair prompts with
+    ``self.model.sampler`` and appends ``{"step", "test", "compositional"}`` (the share
+    read right) to ``self.rows``; ``self.seconds`` is the time spent here, so callers can
+    leave it out of the training time. ``measure(model, step)`` adds a row by hand.
+    """
+
+    def __init__(self, every: int = 1, n: int = 200, seed: int = 11, size: int = 32,
+                 verbose: bool = True):
+        super().__init__()
+        self.every, self.verbose, self.rows, self.seconds = int(every), verbose, [], 0.0
+        # (captions, attributes) per split; "compositional" = the held-out pairs
+        self.prompts = {split: shapes.sample(n, split, seed=seed, size=size)[1:]
+                        for split in ("test", "compositional")}
+
+    def measure(self, model, step) -> dict:
+        t0, row = time.perf_counter(), {"step": int(step)}
+        for split, (captions, attrs) in self.prompts.items():
+            row[split] = round(geometry.fidelity(model.generate(captions, seed=0), attrs)["fidelity"], 3)
+        self.rows.append(row)
+        self.seconds += time.perf_counter() - t0
+        if self.verbose:
+            print(json.dumps(row), flush=True)
+        return row
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every and (epoch + 1) % self.every == 0:
+            self.measure(self.model.sampler, self.model.step.numpy())

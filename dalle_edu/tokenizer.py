@@ -7,7 +7,7 @@ train split's images alone. Each 32x32 image becomes an 8x8 grid of ids in [0, 2
     vq = train_tokenizer(VQConfig(), verbose=1)   # 2,000 steps: ~8 min on 2 busy cores
     ids = vq.encode(images)                       # (N, 8, 8) int32
     pictures = vq.decode(ids)                     # (N, 32, 32, 3) uint8
-    vq.codebook_usage(images)                     # {"perplexity": ..., "used": ..., "dead": ...}
+    vq.codebook_usage(images)                     # {"perplexity": ..., "used": ..., "unused": ...}
     vq.save("runs/vqvae"); VQVAE.load("runs/vqvae")
 
 Training is Keras's own ``fit``: ``compute_loss`` gives reconstruction MSE + beta times
@@ -119,12 +119,16 @@ class VQVAE(keras.Model):
         return self.decode(self.encode(images, batch_size), batch_size)
 
     def codebook_usage(self, images) -> dict:
-        """How the codes are used on ``images``: perplexity exp(-sum p log p), used and dead counts."""
+        """How the codes are used on ``images``: perplexity exp(-sum p log p), used and unused counts.
+
+        "unused" counts codes no token of *these images* picked; the quantizer's dead codes
+        (unused for ``dead_after`` training steps in a row) are revived during training.
+        """
         ids = self.encode(images)
         K = self.config.codebook_size
         used = int(ops.convert_to_numpy(codes_used(ids, K)))
         return {"perplexity": float(ops.convert_to_numpy(perplexity(ids, K))),
-                "used": used, "dead": K - used}
+                "used": used, "unused": K - used}
 
     # --- files ----------------------------------------------------------------------
 
@@ -133,7 +137,11 @@ class VQVAE(keras.Model):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / FILES[0]).write_text(json.dumps(self.config.to_dict(), indent=1) + "\n")
-        self.save_weights(folder / FILES[1])
+        model = self
+        if getattr(self, "optimizer", None) is not None:  # weights only: a compiled model would add Adam's moments
+            model = VQVAE(self.config)
+            model.set_weights(self.get_weights())
+        model.save_weights(folder / FILES[1])
         return folder
 
     @classmethod

@@ -62,9 +62,22 @@ def test_generate_shape_dtype_determinism_and_files(tiny):
     assert model.codes(PROMPTS, seed=0).shape == (2, 8, 8)
     loaded = t2i.Dalle.load(out)
     np.testing.assert_array_equal(a, loaded.generate(PROMPTS, seed=0))  # saved == trained
+    # weights only: the optimizer's moments (twice the weights again) stay in the checkpoints
+    weights_bytes = 4 * model.transformer.count_params()
+    assert (out / "transformer.weights.h5").stat().st_size < 1.5 * weights_bytes + 100_000
     # through the top floor: generate(model="dalle", weights=...) and reranking
     np.testing.assert_array_equal(a, api.generate(PROMPTS, seed=0, model="dalle", weights=out))
     assert api.generate(PROMPTS, model="dalle", weights=out, rerank=2).shape == (2, 32, 32, 3)
+
+
+def test_large_batches_are_drawn_in_pieces_deterministically(tiny):
+    _, model = tiny
+    a = model.codes(PROMPTS * 3, seed=4, batch_size=4)  # pieces of 4 and 2
+    assert a.shape == (6, 8, 8)
+    np.testing.assert_array_equal(a, model.codes(PROMPTS * 3, seed=4, batch_size=4))
+    np.testing.assert_array_equal(a[:4], model.codes(PROMPTS * 2, seed=4, batch_size=4))
+    with pytest.raises(ValueError, match="batch_size must be an integer >= 1"):
+        model.codes(PROMPTS, batch_size=0)
 
 
 def test_greedy_sampling_is_the_same_for_every_seed(tiny):
@@ -158,3 +171,16 @@ def test_command_line_trains_and_generates_with_the_token_model(tmp_path, capsys
     assert cli.main(["generate", "a red circle", "--model", "dalle", "--weights", str(out),
                      "-o", str(png), "--seed", "-3"]) == 2
     assert "seed must be a non-negative integer" in capsys.readouterr().err
+
+
+def test_gpu_preset_is_64x64_with_16x16_tokens_and_takes_steps(tmp_path):
+    """The gpu preset's sizes (64x64 images, 16x16 = 256 codes, a wider, deeper transformer)
+    build, train two steps and draw, on any machine."""
+    config = t2i.DalleConfig.for_preset(
+        "gpu", n_train=64, steps=2, batch_size=4, warmup=0,
+        tokenizer={**presets.MODELS["dalle"]["gpu"]["tokenizer"], "n_train": 64, "steps": 2,
+                   "batch_size": 4})
+    model = t2i.train_dalle(config, tmp_path, verbose=0)
+    assert model.transformer.config.context == text.MAX_TOKENS + 256
+    assert model.codes(["a white diamond"], seed=0).shape == (1, 16, 16)
+    assert model.generate(["a white diamond"], seed=0).shape == (1, 64, 64, 3)

@@ -2,7 +2,6 @@
 hooks, so every loss gets its gradient penalty and ``n_critic`` — Chapters 2 and 6."""
 
 import ast
-import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -74,18 +73,22 @@ def test_a_penalty_on_a_critic_it_cannot_differentiate_is_a_clear_error():
 
 # --- the shipped model is unchanged by the refactor -------------------------------------
 
-PINNED = {  # sha256 of the uint8 images, computed with the code before the refactor
-    "seed0": "3c0e852041b3483b5936a67c34aeb5563d6554a52cd5084d401851b4510ca6ca",
-    "seed3": "0924ebe591838342bc855d00de01cf66a4528b93c42b1dbb40080a910fed585e",
-}
+PINNED = Path(__file__).parent / "data" / "shipped_gan_labels.npz"  # the images before the refactor
 
 
 def test_shipped_model_draws_the_pinned_images():
+    """The same images as before the refactor, up to float rounding: CPUs differ in their
+    kernels (oneDNN picks by instruction set and batch size), so a hash of the uint8 bytes
+    held on one machine and failed on another; a changed model moves most pixels."""
     prompts = ["a big red circle at the top left", "a blue circle", "a small yellow square in the center",
                "a large cyan triangle at the bottom right"]
     got = {"seed0": api.generate(prompts, seed=0, n_per_prompt=2),
            "seed3": api.generate(["a green triangle"], seed=3, n_per_prompt=4, model="gan-labels")}
-    assert {k: hashlib.sha256(v.tobytes()).hexdigest() for k, v in got.items()} == PINNED
+    with np.load(PINNED) as pinned:
+        for key, images in got.items():
+            diff = np.abs(images.astype(int) - pinned[key].astype(int))
+            assert images.shape == pinned[key].shape
+            assert (diff > 2).mean() < 0.005 and diff.mean() < 0.1, (key, diff.max(), (diff > 2).mean())
 
 
 def test_models_table_and_bad_input():

@@ -138,8 +138,8 @@ def test_encode_and_decode_shapes_and_dtypes(trained):
     assert trained.encode(images[:0]).shape == (0, 8, 8)
     assert trained.decode(ids[:0]).shape == (0, 32, 32, 3)
     usage = trained.codebook_usage(images)
-    assert set(usage) == {"perplexity", "used", "dead"}
-    assert usage["used"] + usage["dead"] == TINY["codebook_size"]
+    assert set(usage) == {"perplexity", "used", "unused"}
+    assert usage["used"] + usage["unused"] == TINY["codebook_size"]
     assert 1.0 <= usage["perplexity"] <= usage["used"] + 1e-4
 
 

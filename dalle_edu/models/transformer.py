@@ -247,7 +247,7 @@ class TokenTransformer(keras.Model):
     @property
     def step(self):
         """Training steps taken: the optimizer's counter (compile first)."""
-        if self.optimizer is None:
+        if getattr(self, "optimizer", None) is None:
             raise ValueError("compile() the transformer before reading its training step")
         return self.optimizer.iterations
 
@@ -255,7 +255,7 @@ class TokenTransformer(keras.Model):
         """Everything a training step reads: weights, the optimizer (its step counter
         included). No dropout RNG: a checkpoint of a model with dropout > 0 would not
         resume bit for bit, so ``dropout`` defaults to 0."""
-        if self.optimizer is None:
+        if getattr(self, "optimizer", None) is None:
             raise ValueError("compile() the transformer before saving or restoring a checkpoint")
         return {"transformer": self.weights, "optimizer": self.optimizer.variables}
 
@@ -265,7 +265,10 @@ class TokenTransformer(keras.Model):
         """Ids (B, T) -> one array (B, H, T, T) per block: row t is where position t looked.
 
         Recomputed from each block's queries and keys on the same inputs the forward pass
-        sees; each row sums to 1 and is 0 right of the diagonal (causal).
+        sees; each row sums to 1 and is 0 right of the diagonal (causal). The image code
+        at grid cell j (row-major) sits at position ``text_len + j`` but was *written* by
+        the query one position earlier, ``text_len - 1 + j``: read that row to see what
+        the model looked at while choosing it.
         """
         ids = self.check_ids(ids)
         x = self.token_embed(ids) + self.position_embed(ops.arange(ids.shape[1]))[None]

@@ -128,8 +128,13 @@ class Dalle:
         return self._decode
 
     def codes(self, prompts, seed: int = 0, n_per_prompt: int = 1, temperature=None,
-              top_k="default") -> np.ndarray:
-        """Prompts -> image codes (N * n_per_prompt, T, T) in [0, K): stage 2 alone."""
+              top_k="default", batch_size: int = 256) -> np.ndarray:
+        """Prompts -> image codes (N * n_per_prompt, T, T) in [0, K): stage 2 alone.
+
+        Sequences are drawn ``batch_size`` at a time (the KV cache of 256 sequences at the
+        cpu size is ~80 MB); batch b draws its noise from seed ``[seed, b]``, so the same
+        prompts, seed and batch size give the same codes.
+        """
         seed, n = check_seed(seed), check_count(n_per_prompt, "n_per_prompt")
         temperature = self.config.temperature if temperature is None else temperature
         top_k = self.config.top_k if top_k == "default" else top_k
@@ -140,18 +145,22 @@ class Dalle:
         parsed = text.prompts(prompts)  # a prompt over the text context fails here, by name
         ids = np.repeat(np.stack([p.ids for p in parsed]), n, axis=0)
         t = self.config.tokens_per_side
-        codes = self.transformer.sample(ids, temperature=float(temperature), top_k=top_k,
-                                        seed=seed, decode=self._compiled_decode())
-        return codes.reshape(-1, t, t)
+        batch_size = check_count(batch_size, "batch_size")
+        codes = [self.transformer.sample(ids[i:i + batch_size], temperature=float(temperature),
+                                         top_k=top_k, seed=[seed, i // batch_size],
+                                         decode=self._compiled_decode())
+                 for i in range(0, len(ids), batch_size)]
+        return np.concatenate(codes).reshape(-1, t, t)
 
     def generate(self, prompts, seed: int = 0, n_per_prompt: int = 1, temperature=None,
-                 top_k="default") -> np.ndarray:
+                 top_k="default", batch_size: int = 256) -> np.ndarray:
         """Prompts -> uint8 images (N * n_per_prompt, S, S, 3); same prompts and seed -> same images.
 
         ``temperature`` divides the logits (< 1: safer, less varied); ``top_k`` keeps the
         k likeliest codes at each step (None: all). Defaults: the config's.
         """
-        return self.tokenizer.decode(self.codes(prompts, seed, n_per_prompt, temperature, top_k))
+        return self.tokenizer.decode(self.codes(prompts, seed, n_per_prompt, temperature, top_k,
+                                                batch_size))
 
     # --- files ----------------------------------------------------------------------
 
@@ -160,7 +169,11 @@ class Dalle:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / FILES[0]).write_text(json.dumps(self.config.to_dict(), indent=1) + "\n")
-        self.transformer.save_weights(folder / FILES[1])
+        transformer = self.transformer
+        if getattr(transformer, "optimizer", None) is not None:  # a trained model would also save Adam's moments (3x the size)
+            transformer = TokenTransformer(self.transformer.config)
+            transformer.set_weights(self.transformer.get_weights())
+        transformer.save_weights(folder / FILES[1])
         self.tokenizer.save(folder / FILES[2])
         return folder
 
