@@ -2,6 +2,7 @@
 
     python benchmarks/t2i_step_time.py                 # cpu preset, 1 warm-up + 5 timed epochs of 50 steps
     python benchmarks/t2i_step_time.py --loss wgan-gp --n-critic 5
+    python benchmarks/t2i_step_time.py --model gan     # the label-free GAN (the shipped mini-CLIP's text)
 
 Times ``GAN.fit`` (the one ``train_step``) on the preset's config, data pipeline
 included, after one warm-up epoch that pays for tracing. Prints one JSON line; run it
@@ -38,17 +39,24 @@ def main():
     ap.add_argument("--epochs", type=int, default=5, help="timed epochs (after one warm-up)")
     ap.add_argument("--loss", default=None)
     ap.add_argument("--n-critic", type=int, default=None)
+    ap.add_argument("--model", default="gan-labels", choices=("gan-labels", "gan"))
     args = ap.parse_args()
     overrides = {k: v for k, v in (("loss", args.loss), ("n_critic", args.n_critic)) if v is not None}
-    config = t2i.T2IConfig.for_preset(args.preset, **overrides)
+    config = t2i.T2IConfig.for_preset(args.preset, model=args.model, **overrides)
     presets.set_seed(config.seed)
+    if args.model == "gan":  # conditioned on the shipped mini-CLIP's frozen text tower
+        from dalle_edu import api
+
+        encoder = api.load_clip().text_encoder
+    else:
+        encoder = t2i.build_text_encoder(config.embed_dim)
     gan = t2i.build_gan(config)
-    ds = t2i.make_dataset(config, t2i.build_text_encoder(config.embed_dim)).repeat()
+    ds = t2i.make_dataset(config, encoder).repeat()
     clock = _EpochTimes()
     load0 = os.getloadavg()[0]
     gan.fit(ds, epochs=args.epochs + 1, steps_per_epoch=args.steps, verbose=0, callbacks=[clock])
     ms = [1000 * t / args.steps for t in clock.times[1:]]
-    print(json.dumps({"preset": args.preset, **overrides, "ms_per_step": [round(m, 1) for m in ms],
+    print(json.dumps({"preset": args.preset, "model": args.model, **overrides, "ms_per_step": [round(m, 1) for m in ms],
                       "median_ms": round(float(np.median(ms)), 1), "cpus": os.cpu_count(),
                       "load_avg": [round(load0, 2), round(os.getloadavg()[0], 2)]}))
 

@@ -25,6 +25,14 @@ from dalle_edu import t2i  # noqa: E402
 from dalle_edu.models import TokenTransformer  # noqa: E402
 
 
+class _Clock(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times = getattr(self, "times", []) + [time.perf_counter() - self.t0]
+
+
 def step_flops(cfg, batch) -> float:
     """Training FLOPs of one step: dense weights 6 N T B, attention 6 * 2 * B * T^2 * E per block."""
     dense = cfg.depth * 12 * cfg.width ** 2 + cfg.width * cfg.vocab  # blocks + the output layer
@@ -44,18 +52,17 @@ def main(argv=None):
     rng = np.random.default_rng(0)
     ids = np.concatenate([rng.integers(1, cfg.text_vocab, (batch, cfg.text_len)),
                           rng.integers(cfg.text_vocab, cfg.vocab, (batch, cfg.image_len))], 1)
-    ds = tf.data.Dataset.from_tensor_slices(ids.astype("int32")).repeat().batch(batch)
+    ds = tf.data.Dataset.from_tensor_slices(ids.astype("int32")).repeat().batch(batch).prefetch(2)
     gflop = step_flops(cfg, batch) / 1e9
     print(f"{args.preset}: width {cfg.width}, {cfg.depth} blocks, context {cfg.context}, "
           f"batch {batch}: {gflop:.1f} GFLOP per step")
     for jit in (False, True):
         keras.utils.set_random_seed(0)
         model = TokenTransformer(cfg)
-        model.compile(keras.optimizers.AdamW(1e-3), jit_compile=jit)
-        model.fit(ds, steps_per_epoch=3, epochs=1, verbose=0)  # trace and warm up
-        t = time.perf_counter()
-        model.fit(ds, steps_per_epoch=args.steps, epochs=1, verbose=0)
-        s = (time.perf_counter() - t) / args.steps
+        model.compile(keras.optimizers.AdamW(1e-3), jit_compile=jit)  # XLA needs op determinism off
+        clock = _Clock()  # one fit: epoch 1 traces and warms up, the others are timed
+        model.fit(ds, steps_per_epoch=args.steps, epochs=4, verbose=0, callbacks=[clock])
+        s = float(np.median(clock.times[1:])) / args.steps
         print(f"XLA {'on ' if jit else 'off'}: {1e3 * s:.0f} ms per step, {gflop / s:.0f} GFLOP/s")
     forward = tf.function(lambda x: model(x, training=False))
     x = tf.constant(ids.astype("int32"))

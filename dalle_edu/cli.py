@@ -202,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="draw K candidates per image, keep the one the mini-CLIP likes best")
     _model_args(g)
     g.set_defaults(func=_generate)
-    t = sub.add_parser("train", help="train the text-to-image GAN (progress bar, checkpoints)")
+    t = sub.add_parser("train", help="train a text-to-image model (progress bar, checkpoints, --resume)")
     t.add_argument("--preset", default=None, help="smoke, cpu or gpu (default: detected)")
     t.add_argument("--out", default="runs/t2i", help="folder for checkpoints and the trained model")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
