@@ -180,3 +180,15 @@ def test_shipped_model_generates_without_training():
     probe = api.load_probe()
     read = probe.predict(images[:1])[0]
     assert read == dict(color="red", shape="circle", size="big", vpos="top", hpos="left")
+
+
+def test_spectral_norm_and_two_time_scales_reach_d():
+    """Issue 11's options: D's weights spectrally normalised, and D's own learning rate."""
+    base = t2i.T2IConfig(**{**TINY, "steps": 1})
+    plain = t2i.build_gan(base)
+    sn = t2i.build_gan(t2i.T2IConfig(**{**TINY, "steps": 1, "spectral_norm": True, "d_lr": 4e-4,
+                                        "lr": 1e-4}))
+    assert len(sn.discriminator.weights) > len(plain.discriminator.weights)  # power-iteration vectors
+    assert float(sn.d_optimizer.learning_rate) == pytest.approx(4e-4)
+    assert float(sn.g_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert float(plain.d_optimizer.learning_rate) == float(plain.g_optimizer.learning_rate)

@@ -34,6 +34,11 @@ class T2IConfig:
     batch_size: int = 64
     steps: int = 8_000
     lr: float = 2e-4
+    # two time-scale update rule (Heusel et al. 2017): D's own learning rate; None = lr
+    d_lr: float | None = None
+    # spectral normalisation of D's weights (Miyato et al. 2018), which the hinge +
+    # projection + Adam(0, 0.9) recipe was designed with
+    spectral_norm: bool = False
     loss: str = "hinge"
     n_critic: int = 1  # D updates per G update (5 is usual for "wgan-gp")
     matching_aware: bool = True

@@ -213,7 +213,7 @@ def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
     with presets.precision(c.precision):
         D = dcgan_discriminator(c.image_size, 3, width=c.width, cond_dim=c.cond_dim,
                                 conditioning="projection", aux_outputs=aux,
-                                name="t2i_discriminator")
+                                spectral_norm=c.spectral_norm, name="t2i_discriminator")
     common = dict(n_critic=c.n_critic, matching_aware=c.matching_aware, ema=c.ema, seed=c.seed)
     if c.text_finetune and text_encoder is None:
         raise ValueError("text_finetune needs the text tower to fine-tune (text_encoder=...)")
@@ -225,8 +225,8 @@ def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
     else:
         gan = TextToImageGAN(G, D, c.latent_dim, aux_weight=c.aux_weight, gan_int=c.gan_int,
                              mode_seeking=c.mode_seeking, **common)
-    opt = lambda: keras.optimizers.Adam(c.lr, beta_1=0.0, beta_2=0.9)  # noqa: E731 (SNGAN's betas)
-    gan.compile(opt(), opt(), loss=c.loss, jit_compile=c.jit_compile)
+    opt = lambda lr: keras.optimizers.Adam(lr, beta_1=0.0, beta_2=0.9)  # noqa: E731 (SNGAN's betas)
+    gan.compile(opt(c.lr), opt(c.d_lr or c.lr), loss=c.loss, jit_compile=c.jit_compile)
     return gan
 
 
