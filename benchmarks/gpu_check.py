@@ -42,6 +42,7 @@ import tensorflow as tf  # noqa: E402
 
 import dalle_edu  # noqa: E402
 from dalle_edu import api, geometry, metrics, presets, t2i, text  # noqa: E402
+from dalle_edu.callbacks import EpochTimer  # noqa: E402
 from dalle_edu.data import shapes  # noqa: E402
 
 VARIANTS = (("float32", "float32", False), ("mixed_float16", "mixed_float16", False),
@@ -102,20 +103,6 @@ def _error(err: BaseException) -> str:
     return f"{type(err).__name__}: {first[:300]}"
 
 
-class _Clock(keras.callbacks.Callback):
-    """Wall seconds per fit epoch (one chunk of steps); an epoch's end waits for its results."""
-
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._t0)
-
-
 class _Deadline(keras.callbacks.Callback):
     """Counts training steps; stops at ``max_steps`` or once the clock passes ``deadline``."""
 
@@ -138,7 +125,7 @@ def time_variant(config, ds, chunk: int, chunks: int):
     presets.set_seed(config.seed, deterministic=False)  # XLA needs op determinism off; all alike
     t0 = time.perf_counter()
     gan = t2i.build_gan(config)
-    clock = _Clock()
+    clock = EpochTimer()
     history = gan.fit(ds, epochs=1 + chunks, steps_per_epoch=chunk, verbose=0, callbacks=[clock])
     ms = [1e3 * t / chunk for t in clock.times[1:]]  # chunk 0 paid for tracing / compiling
     median = float(np.median(ms))

@@ -29,23 +29,15 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
-import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dalle_edu import presets, t2i  # noqa: E402
+from dalle_edu.callbacks import EpochTimer  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "t2i_profile.json"
 _spec = importlib.util.spec_from_file_location("gpu_estimate", Path(__file__).parent / "gpu_estimate.py")
 gpu_estimate = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(gpu_estimate)
-
-
-class _Clock(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t0 = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times = getattr(self, "times", []) + [time.perf_counter() - self.t0]
 
 
 def encoder_for(config, model):
@@ -61,7 +53,7 @@ def step_ms(config, encoder, steps=40, epochs=3) -> float:
     presets.set_seed(config.seed)
     gan = t2i.build_gan(config)
     ds = t2i.make_dataset(config, encoder).repeat()
-    clock = _Clock()
+    clock = EpochTimer()
     gan.fit(ds, epochs=epochs + 1, steps_per_epoch=steps, verbose=0, callbacks=[clock])
     return 1e3 * float(np.median(clock.times[1:])) / steps
 

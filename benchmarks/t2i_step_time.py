@@ -12,24 +12,11 @@ on a quiet machine (the load average is printed with it).
 import argparse
 import json
 import os
-import time
 
 import numpy as np
-import keras
 
 from dalle_edu import presets, t2i
-
-
-class _EpochTimes(keras.callbacks.Callback):
-    def __init__(self):
-        super().__init__()
-        self.times = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t0 = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._t0)
+from dalle_edu.callbacks import EpochTimer
 
 
 def main():
@@ -52,7 +39,7 @@ def main():
         encoder = t2i.build_text_encoder(config.embed_dim)
     gan = t2i.build_gan(config)
     ds = t2i.make_dataset(config, encoder).repeat()
-    clock = _EpochTimes()
+    clock = EpochTimer()
     load0 = os.getloadavg()[0]
     gan.fit(ds, epochs=args.epochs + 1, steps_per_epoch=args.steps, verbose=0, callbacks=[clock])
     ms = [1000 * t / args.steps for t in clock.times[1:]]

@@ -22,15 +22,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dalle_edu import t2i  # noqa: E402
+from dalle_edu.callbacks import EpochTimer  # noqa: E402
 from dalle_edu.models import TokenTransformer  # noqa: E402
-
-
-class _Clock(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.t0 = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times = getattr(self, "times", []) + [time.perf_counter() - self.t0]
 
 
 def step_flops(cfg, batch) -> float:
@@ -60,7 +53,7 @@ def main(argv=None):
         keras.utils.set_random_seed(0)
         model = TokenTransformer(cfg)
         model.compile(keras.optimizers.AdamW(1e-3), jit_compile=jit)  # XLA needs op determinism off
-        clock = _Clock()  # one fit: epoch 1 traces and warms up, the others are timed
+        clock = EpochTimer()  # one fit: epoch 1 traces and warms up, the others are timed
         model.fit(ds, steps_per_epoch=args.steps, epochs=4, verbose=0, callbacks=[clock])
         s = float(np.median(clock.times[1:])) / args.steps
         print(f"XLA {'on ' if jit else 'off'}: {1e3 * s:.0f} ms per step, {gflop / s:.0f} GFLOP/s")

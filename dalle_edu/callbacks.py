@@ -9,6 +9,7 @@ overwrites the last good checkpoint; ``SampleGrid`` keeps the "watch it learn" g
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ import keras
 from . import images
 from .checkpoint import latest_checkpoint, save_checkpoint
 
-__all__ = ["SampleGrid", "make_gif", "Checkpoint", "NaNGuard", "standard_callbacks"]
+__all__ = ["SampleGrid", "make_gif", "Checkpoint", "NaNGuard", "EpochTimer", "standard_callbacks"]
 
 
 # --- sample grids ---------------------------------------------------------------------
@@ -161,6 +162,24 @@ class NaNGuard(keras.callbacks.Callback):
             + (f" The last good checkpoint is kept: {kept}" if kept else "")
         )
         print("\n" + self.message)
+
+
+class EpochTimer(keras.callbacks.Callback):
+    """Wall seconds of every ``fit`` epoch in ``self.times`` — the benchmarks' step clock.
+
+    An epoch's end waits for its results, so ``times[i] / steps_per_epoch`` is the time
+    of a step; drop ``times[0]``, which pays for tracing.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.times = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._t0)
 
 
 def standard_callbacks(log_dir, every_n_steps=500, samples=16, sample_cond=None, keep=3,
