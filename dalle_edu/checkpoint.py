@@ -33,7 +33,8 @@ from pathlib import Path
 import numpy as np
 import keras
 
-__all__ = ["save_checkpoint", "latest_checkpoint", "resume", "WeightsError", "load_weights_strict"]
+__all__ = ["save_checkpoint", "latest_checkpoint", "resume", "WeightsError", "load_weights_strict",
+           "save_weights_only"]
 
 _CKPT = re.compile(r"^ckpt-(\d+)\.npz$")
 
@@ -151,3 +152,14 @@ def load_weights_strict(model, path):
     except OSError as err:
         raise WeightsError(f"{path} is not a readable weights file (corrupt or truncated): "
                            f"{str(err).splitlines()[0][:200]}") from None
+
+
+def save_weights_only(model, path, fresh):
+    """``model.save_weights(path)`` without the optimizer: a compiled Keras model also writes
+    its optimizer's moments (twice the weights again for Adam). ``fresh()`` builds an
+    uncompiled model of the same architecture, which takes a copy of the weights."""
+    if getattr(model, "optimizer", None) is not None:
+        copy = fresh()
+        copy.set_weights(model.get_weights())
+        model = copy
+    model.save_weights(path)

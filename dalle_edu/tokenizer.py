@@ -27,7 +27,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from dalle_edu.checkpoint import WeightsError, load_weights_strict
+from dalle_edu.checkpoint import WeightsError, load_weights_strict, save_weights_only
 from dalle_edu.data import shapes
 from dalle_edu.images import check_images, to_float, to_uint8
 from dalle_edu.models.vqvae import (VQConfig, VectorQuantizer, codes_used, perplexity, vq_decoder,
@@ -137,11 +137,7 @@ class VQVAE(keras.Model):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / FILES[0]).write_text(json.dumps(self.config.to_dict(), indent=1) + "\n")
-        model = self
-        if getattr(self, "optimizer", None) is not None:  # weights only: a compiled model would add Adam's moments
-            model = VQVAE(self.config)
-            model.set_weights(self.get_weights())
-        model.save_weights(folder / FILES[1])
+        save_weights_only(self, folder / FILES[1], lambda: VQVAE(self.config))
         return folder
 
     @classmethod

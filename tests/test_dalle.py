@@ -184,3 +184,11 @@ def test_gpu_preset_is_64x64_with_16x16_tokens_and_takes_steps(tmp_path):
     assert model.transformer.config.context == text.MAX_TOKENS + 256
     assert model.codes(["a white diamond"], seed=0).shape == (1, 16, 16)
     assert model.generate(["a white diamond"], seed=0).shape == (1, 64, 64, 3)
+
+
+def test_a_tokenizer_of_another_size_is_a_one_line_error(tiny, tmp_path):
+    _, model = tiny
+    gpu = t2i.DalleConfig.for_preset("gpu")  # 64x64 -> 16x16; the tiny tokenizer is 32x32 -> 8x8
+    with pytest.raises(ValueError, match="the tokenizer turns 32x32 images into 8x8 codes") as err:
+        t2i.train_dalle(gpu, tmp_path, verbose=0, tokenizer=model.tokenizer)
+    assert "\n" not in str(err.value)

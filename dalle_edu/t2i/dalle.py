@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from dalle_edu import configs, text
-from dalle_edu.checkpoint import WeightsError, load_weights_strict
+from dalle_edu.checkpoint import WeightsError, load_weights_strict, save_weights_only
 from dalle_edu.models.transformer import TokenTransformer, TransformerConfig
 from dalle_edu.models.vqvae import VQConfig
 from dalle_edu.t2i.model import check_count, check_seed
@@ -111,6 +111,17 @@ def check_sampling(temperature, top_k):
                          f"got {top_k!r}")
 
 
+def check_tokenizer(config: DalleConfig, tokenizer: VQVAE) -> VQVAE:
+    """The tokenizer must draw the config's image size from its grid of codes; else a one-line ``ValueError``."""
+    t = tokenizer.config
+    if (t.image_size, t.tokens_per_side) != (config.image_size, config.tokens_per_side):
+        raise ValueError(f"the tokenizer turns {t.image_size}x{t.image_size} images into "
+                         f"{t.tokens_per_side}x{t.tokens_per_side} codes; the config asks for "
+                         f"{config.image_size}x{config.image_size} -> "
+                         f"{config.tokens_per_side}x{config.tokens_per_side}")
+    return tokenizer
+
+
 class Dalle:
     """A trained image tokenizer + token transformer: what ``generate(model="dalle")`` uses."""
 
@@ -169,11 +180,8 @@ class Dalle:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / FILES[0]).write_text(json.dumps(self.config.to_dict(), indent=1) + "\n")
-        transformer = self.transformer
-        if getattr(transformer, "optimizer", None) is not None:  # a trained model would also save Adam's moments (3x the size)
-            transformer = TokenTransformer(self.transformer.config)
-            transformer.set_weights(self.transformer.get_weights())
-        transformer.save_weights(folder / FILES[1])
+        save_weights_only(self.transformer, folder / FILES[1],
+                          lambda: TokenTransformer(self.transformer.config))
         self.tokenizer.save(folder / FILES[2])
         return folder
 
@@ -191,12 +199,10 @@ class Dalle:
             msg = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise WeightsError(f"corrupt config in {folder / FILES[0]}: {msg}") from None
         tokenizer = VQVAE.load(folder / FILES[2])
-        if tokenizer.config.image_size != config.image_size or \
-                tokenizer.config.tokens_per_side != config.tokens_per_side:
-            raise WeightsError(f"the tokenizer in {folder / FILES[2]} is for "
-                               f"{tokenizer.config.image_size}x{tokenizer.config.image_size} images "
-                               f"-> {tokenizer.config.tokens_per_side}^2 codes, not what "
-                               f"{FILES[0]} says")
+        try:
+            check_tokenizer(config, tokenizer)
+        except ValueError as err:
+            raise WeightsError(f"{folder / FILES[2]}: {err}") from None
         transformer = TokenTransformer(config.transformer_config(tokenizer.config.codebook_size))
         load_weights_strict(transformer, folder / FILES[1])
         return cls(config, tokenizer, transformer)

@@ -27,7 +27,7 @@ from dalle_edu import distribute, presets, text
 from dalle_edu.checkpoint import latest_checkpoint
 from dalle_edu.data import shapes
 from dalle_edu.models.transformer import TokenTransformer
-from dalle_edu.t2i.dalle import FILES, Dalle, DalleConfig
+from dalle_edu.t2i.dalle import FILES, Dalle, DalleConfig, check_tokenizer
 from dalle_edu.tokenizer import VQVAE, train_tokenizer
 
 STEPS_PER_EPOCH = 500  # one Keras "epoch": callbacks (checkpoints, evaluation) run this often
@@ -84,12 +84,8 @@ def train_dalle(config: DalleConfig, out_dir, resume: bool = False, verbose: int
     presets.set_seed(config.seed)
 
     if tokenizer is not None:  # stage 1, given
-        tokenizer = tokenizer if isinstance(tokenizer, VQVAE) else VQVAE.load(tokenizer)
-        if tokenizer.config.image_size != config.image_size or \
-                tokenizer.config.tokens_per_side != config.tokens_per_side:
-            raise ValueError(f"the tokenizer draws {tokenizer.config.image_size}x"
-                             f"{tokenizer.config.image_size} images, the config asks for "
-                             f"{config.image_size}x{config.image_size}")
+        tokenizer = check_tokenizer(config, tokenizer if isinstance(tokenizer, VQVAE)
+                                    else VQVAE.load(tokenizer))
         tokenizer.save(tok_dir)
     elif resume and (tok_dir / "vqvae.weights.h5").is_file():
         tokenizer = VQVAE.load(tok_dir)
