@@ -169,3 +169,21 @@ def test_training_is_deterministic():
                 epochs=2, verbose=0)
         runs.append([np.array(w) for w in gan.generator.weights + gan.ema_generator.weights])
     assert all(np.array_equal(a, b) for a, b in zip(*runs))
+
+
+def test_one_stacked_d_call_gives_each_batch_what_separate_calls_give():
+    """train_step judges real, fake and mismatched images in one D call (D has no BatchNorm)."""
+    presets.set_seed(0)
+    G = dcgan_generator(LATENT, 8, 3, width=4, cond_dim=6, conditioning="film")
+    D = dcgan_discriminator(8, 3, width=4, cond_dim=6, conditioning="projection", aux_outputs=5)
+    gan = GAN(G, D, LATENT, conditional="text", seed=0)
+    rng = np.random.default_rng(2)
+    x = [rng.uniform(-1, 1, (n, 8, 8, 3)).astype("float32") for n in (4, 4, 3)]
+    c = [rng.standard_normal((n, 6)).astype("float32") for n in (4, 4, 3)]
+    stacked = gan._D_stacked(list(zip(x, c)))
+    assert len(stacked) == 3
+    for (logits, extras), xi, ci in zip(stacked, x, c):
+        alone_logits, alone_extras = D([xi, ci])
+        assert logits.shape == (len(xi), 1) and extras.shape == (len(xi), 5)
+        np.testing.assert_allclose(np.array(logits), np.array(alone_logits), atol=1e-5)
+        np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-5)
