@@ -36,6 +36,19 @@ def test_dcgan_generator_shapes(size, channels, kind, conditioning):
 
 
 @pytest.mark.parametrize("size", [32, 64])
+def test_dcgan_generator_final_conv_ends_at_full_resolution(size):
+    """final_conv: one more normalised block at full resolution, then a 3x3 conv to pixels."""
+    G = dcgan_generator(8, size, 3, width=8, cond_dim=7, conditioning="film", final_conv=True)
+    out = np.array(G([np.zeros((2, 8), "float32"), cond_batch("vector")], training=True))
+    assert out.shape == (2, size, size, 3) and np.abs(out).max() <= 1.0
+    norms = [l for l in G.layers if type(l).__name__ == "ConditionalBatchNorm"]
+    assert len(norms) == {32: 4, 64: 5}[size]
+    last = G.get_layer("to_image")
+    assert type(last).__name__ == "Conv2D" and last.kernel_size == (3, 3)
+    assert G.get_layer(f"up_{len(norms) - 1}").output.shape[1:] == (size, size, 4)  # width / 2
+
+
+@pytest.mark.parametrize("size", [32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
 @pytest.mark.parametrize("kind, conditioning", [
     (None, "concat"), ("label", "concat"), ("label", "projection"), ("vector", "concat"),

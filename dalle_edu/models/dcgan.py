@@ -57,11 +57,18 @@ def _check_conditioning(conditioning, allowed, kind):
 
 
 def dcgan_generator(latent_dim=100, image_size=32, channels=1, width=64, num_classes=None,
-                    cond_dim=None, conditioning="concat", embed_dim=32, name="dcgan_generator"):
+                    cond_dim=None, conditioning="concat", embed_dim=32, final_conv=False,
+                    name="dcgan_generator"):
     """DCGAN generator: noise (and condition) -> (B, image_size, image_size, channels) in [-1, 1].
 
     ``conditioning="concat"`` appends the condition's embedding to z (Chapter 4);
     ``"film"`` replaces every BatchNorm by a conditional BatchNorm (Chapter 6).
+    ``final_conv=True`` ends G as SNGAN's and BigGAN's generators do: the last upsampling
+    makes ``width // 2`` feature maps at full resolution (normalised, ReLU), and a 3x3
+    convolution turns them into pixels. DCGAN's last layer instead writes each pixel
+    from a 2x2 patch of half-resolution features through one of four kernels; with
+    colour images its channels' edges then fall in slightly different places (Chapter 6
+    measures the colour fringes this leaves).
     """
     blocks = num_blocks(image_size)
     kind = check_condition_args(num_classes, cond_dim)
@@ -91,9 +98,14 @@ def dcgan_generator(latent_dim=100, image_size=32, channels=1, width=64, num_cla
         h = layers.Conv2DTranspose(c, 4, strides=2, padding="same", use_bias=False,
                                    name=f"up_{i}")(h)
         h = layers.ReLU()(norm(h, i))
-    # last upsampling straight to pixels: (B, S/2, S/2, width) -> (B, S, S, channels)
-    out = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
-                                 name="to_image")(h)
+    if final_conv:  # (B, S/2, S/2, width) -> (B, S, S, width / 2) -> 3x3 conv to pixels
+        h = layers.Conv2DTranspose(max(width // 2, 1), 4, strides=2, padding="same",
+                                   use_bias=False, name=f"up_{blocks}")(h)
+        h = layers.ReLU()(norm(h, blocks))
+        out = layers.Conv2D(channels, 3, padding="same", activation="tanh", name="to_image")(h)
+    else:  # last upsampling straight to pixels: (B, S/2, S/2, width) -> (B, S, S, channels)
+        out = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
+                                     name="to_image")(h)
     return keras.Model(inputs if conditional else z, out, name=name)
 
 
