@@ -3,6 +3,7 @@
     python benchmarks/t2i_step_time.py                 # cpu preset, 1 warm-up + 5 timed epochs of 50 steps
     python benchmarks/t2i_step_time.py --loss wgan-gp --n-critic 5
     python benchmarks/t2i_step_time.py --model gan     # the label-free GAN (the shipped mini-CLIP's text)
+    python benchmarks/t2i_step_time.py --set width=48 final_conv=true   # any T2IConfig field
 
 Times ``GAN.fit`` (the one ``train_step``) on the preset's config, data pipeline
 included, after one warm-up epoch that pays for tracing. Prints one JSON line; run it
@@ -17,6 +18,7 @@ import numpy as np
 
 from dalle_edu import presets, t2i
 from dalle_edu.callbacks import EpochTimer
+from gan_ablation import parse_sets
 
 
 def main():
@@ -27,8 +29,10 @@ def main():
     ap.add_argument("--loss", default=None)
     ap.add_argument("--n-critic", type=int, default=None)
     ap.add_argument("--model", default="gan-labels", choices=("gan-labels", "gan"))
+    ap.add_argument("--set", nargs="*", default=[], help="config overrides, key=json-value")
     args = ap.parse_args()
     overrides = {k: v for k, v in (("loss", args.loss), ("n_critic", args.n_critic)) if v is not None}
+    overrides.update(parse_sets(args.set))
     config = t2i.T2IConfig.for_preset(args.preset, model=args.model, **overrides)
     presets.set_seed(config.seed)
     if args.model == "gan":  # conditioned on the shipped mini-CLIP's frozen text tower

@@ -192,3 +192,26 @@ def test_spectral_norm_and_two_time_scales_reach_d():
     assert float(sn.d_optimizer.learning_rate) == pytest.approx(4e-4)
     assert float(sn.g_optimizer.learning_rate) == pytest.approx(1e-4)
     assert float(plain.d_optimizer.learning_rate) == float(plain.g_optimizer.learning_rate)
+
+
+def test_lr_decay_holds_then_falls_linearly_to_zero():
+    """lr_decay=0.25 over 8 updates: lr for 6 of them, then linearly to 0 at update 8."""
+    sched = t2i.gan.HoldThenLinear(2e-4, steps=8, decay_steps=2)
+    got = [float(sched(s)) for s in range(10)]
+    np.testing.assert_allclose(got, [2e-4] * 7 + [1e-4, 0.0, 0.0], atol=1e-10)
+    gan = t2i.build_gan(t2i.T2IConfig(**{**TINY, "lr_decay": 0.25, "n_critic": 2}))
+    assert float(gan.g_optimizer.learning_rate) == pytest.approx(2e-4)  # at update 0
+    assert isinstance(gan.d_optimizer._learning_rate, t2i.gan.HoldThenLinear)
+    assert gan.d_optimizer._learning_rate.steps == 2 * TINY["steps"]  # D updates twice a step
+    with pytest.raises(ValueError, match="lr_decay is a share of the steps"):
+        t2i.T2IConfig.from_dict({**TINY, "lr_decay": 1.5})
+
+
+def test_final_conv_reaches_the_generator_and_old_configs_still_load():
+    config = t2i.T2IConfig(**{**TINY, "final_conv": True})
+    assert type(t2i.build_generator(config).get_layer("to_image")).__name__ == "Conv2D"
+    assert t2i.T2IConfig.from_dict(config.to_dict()).final_conv is True
+    old = {k: v for k, v in config.to_dict().items() if k != "final_conv"}  # saved before it
+    assert t2i.T2IConfig.from_dict(old).final_conv is False
+    assert type(t2i.build_generator(t2i.T2IConfig.from_dict(old)).get_layer("to_image")
+                ).__name__ == "Conv2DTranspose"

@@ -22,6 +22,9 @@ class T2IConfig:
     latent_dim: int = 64
     width: int = 32  # G's last / D's first conv width; the others are 2x and 4x
     embed_dim: int = 32  # word-vector width of the text encoder
+    # G ends with a 3x3 conv at full resolution (SNGAN/BigGAN) instead of DCGAN's
+    # transposed conv straight to pixels (models.dcgan_generator's final_conv)
+    final_conv: bool = False
     # what turns a caption into G's condition: "labels" — the attribute encoder, trained on
     # the world's labels (model "gan-labels"); "clip" — a mini-CLIP's text tower, learned
     # from (image, caption) pairs alone (model "gan", Chapter 6: no labels anywhere)
@@ -34,6 +37,9 @@ class T2IConfig:
     batch_size: int = 64
     steps: int = 8_000
     lr: float = 2e-4
+    # the last lr_decay share of the steps: both learning rates fall linearly to 0
+    # (BigGAN-style annealing; 0 = constant); ``t2i.gan.HoldThenLinear``
+    lr_decay: float = 0.0
     # two time-scale update rule (Heusel et al. 2017): D's own learning rate; None = lr
     d_lr: float | None = None
     # spectral normalisation of D's weights (Miyato et al. 2018), which the hinge +
@@ -65,6 +71,8 @@ class T2IConfig:
         config = configs.from_dict(cls, d)
         if config.text_encoder not in ("labels", "clip"):
             raise ValueError(f"text_encoder must be 'labels' or 'clip', got {config.text_encoder!r}")
+        if not 0.0 <= config.lr_decay <= 1.0:
+            raise ValueError(f"lr_decay is a share of the steps, in [0, 1]; got {config.lr_decay!r}")
         if config.text_encoder == "labels" and (config.contrastive_weight or config.clip_weight):
             raise ValueError("contrastive_weight and clip_weight need text_encoder='clip' "
                              "(caption embeddings)")

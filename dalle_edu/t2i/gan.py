@@ -189,11 +189,26 @@ class CaptionGAN(GAN):
         return g_loss if (self.contrastive_weight or self.clip_weight) else None
 
 
+class HoldThenLinear(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr`` for the first ``steps - decay_steps`` updates, then linearly down to 0 at ``steps``."""
+
+    def __init__(self, lr: float, steps: int, decay_steps: int):
+        self.lr, self.steps, self.decay_steps = float(lr), int(steps), max(int(decay_steps), 1)
+
+    def __call__(self, step):
+        done = (ops.cast(step, "float32") - (self.steps - self.decay_steps)) / self.decay_steps
+        return self.lr * (1.0 - ops.clip(done, 0.0, 1.0))
+
+    def get_config(self):
+        return {"lr": self.lr, "steps": self.steps, "decay_steps": self.decay_steps}
+
+
 def build_generator(config: T2IConfig):
     """The FiLM DCGAN generator ``G([z, cond])`` for ``config`` (built in its precision)."""
     with presets.precision(config.precision):
         return dcgan_generator(config.latent_dim, config.image_size, 3, width=config.width,
-                               cond_dim=config.cond_dim, conditioning="film", name="t2i_generator")
+                               cond_dim=config.cond_dim, conditioning="film",
+                               final_conv=config.final_conv, name="t2i_generator")
 
 
 def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
@@ -225,8 +240,13 @@ def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
     else:
         gan = TextToImageGAN(G, D, c.latent_dim, aux_weight=c.aux_weight, gan_int=c.gan_int,
                              mode_seeking=c.mode_seeking, **common)
-    opt = lambda lr: keras.optimizers.Adam(lr, beta_1=0.0, beta_2=0.9)  # noqa: E731 (SNGAN's betas)
-    gan.compile(opt(c.lr), opt(c.d_lr or c.lr), loss=c.loss, jit_compile=c.jit_compile)
+    def opt(lr, updates):  # SNGAN's betas; the optimizer counts its own updates
+        if c.lr_decay:
+            lr = HoldThenLinear(lr, updates, round(c.lr_decay * updates))
+        return keras.optimizers.Adam(lr, beta_1=0.0, beta_2=0.9)
+
+    gan.compile(opt(c.lr, c.steps), opt(c.d_lr or c.lr, c.steps * c.n_critic), loss=c.loss,
+                jit_compile=c.jit_compile)
     return gan
 
 
