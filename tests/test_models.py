@@ -61,6 +61,20 @@ def test_dcgan_discriminator_shapes(size, channels, kind, conditioning):
     assert not any("Normalization" in type(l).__name__ for l in D.layers)  # no BN in D (WGAN-GP safe)
 
 
+@pytest.mark.parametrize("spectral_norm", [False, True])
+def test_dcgan_discriminator_stem_sees_full_resolution(spectral_norm):
+    """stem: a 3x3 conv at full resolution (width / 2 maps) before the first stride."""
+    D = dcgan_discriminator(32, 3, width=8, cond_dim=7, conditioning="projection",
+                            spectral_norm=spectral_norm, stem=True)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    assert tuple(D([x, cond_batch("vector")]).shape) == (2, 1)
+    sn = "sn_" if spectral_norm else ""  # the spectral wrapper's name
+    assert D.get_layer(f"{sn}stem").output.shape[1:] == (32, 32, 4)
+    assert D.get_layer(f"{sn}down_0").input.shape[-1] == 4  # the stride reads the stem
+    plain = dcgan_discriminator(32, 3, width=8, cond_dim=7, conditioning="projection")
+    assert "stem" not in [l.name for l in plain.layers]
+
+
 @pytest.mark.parametrize("kind", ["label", "vector"])
 @pytest.mark.parametrize("conditioning", ["concat", "projection"])
 def test_discriminator_output_depends_on_the_condition(kind, conditioning):

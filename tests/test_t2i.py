@@ -207,11 +207,12 @@ def test_lr_decay_holds_then_falls_linearly_to_zero():
         t2i.T2IConfig.from_dict({**TINY, "lr_decay": 1.5})
 
 
-def test_final_conv_reaches_the_generator_and_old_configs_still_load():
-    config = t2i.T2IConfig(**{**TINY, "final_conv": True})
+def test_final_conv_and_d_stem_reach_the_models_and_old_configs_still_load():
+    config = t2i.T2IConfig(**{**TINY, "final_conv": True, "d_stem": True})
     assert type(t2i.build_generator(config).get_layer("to_image")).__name__ == "Conv2D"
+    assert t2i.build_gan(config).discriminator.get_layer("stem").output.shape[1] == 32
     assert t2i.T2IConfig.from_dict(config.to_dict()).final_conv is True
-    old = {k: v for k, v in config.to_dict().items() if k != "final_conv"}  # saved before it
-    assert t2i.T2IConfig.from_dict(old).final_conv is False
+    old = {k: v for k, v in config.to_dict().items() if k not in ("final_conv", "d_stem")}
+    assert t2i.T2IConfig.from_dict(old).final_conv is False and not t2i.T2IConfig.from_dict(old).d_stem
     assert type(t2i.build_generator(t2i.T2IConfig.from_dict(old)).get_layer("to_image")
                 ).__name__ == "Conv2DTranspose"

@@ -111,7 +111,7 @@ def dcgan_generator(latent_dim=100, image_size=32, channels=1, width=64, num_cla
 
 def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, cond_dim=None,
                         conditioning="concat", embed_dim=8, aux_outputs=None, spectral_norm=False,
-                        name="dcgan_discriminator"):
+                        stem=False, name="dcgan_discriminator"):
     """DCGAN discriminator: image (and condition) -> (B, 1) logit (raw score, no sigmoid).
 
     ``conditioning="concat"`` tiles an ``embed_dim``-wide condition embedding over the
@@ -122,6 +122,9 @@ def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, c
     ``spectral_norm=True`` divides every weight matrix by its largest singular value
     (Miyato et al. 2018, one power iteration per step; Chapter 2), which makes D
     1-Lipschitz layer by layer — the alternative to a gradient penalty.
+    ``stem=True`` starts D as SNGAN's does, with a 3x3 convolution at full resolution
+    (``width // 2`` maps) before the first downsampling, so that one-pixel detail (a
+    colour fringe along an edge) is judged before any stride skips over it.
     """
     sn = spectral if spectral_norm else (lambda layer: layer)
     blocks = num_blocks(image_size)
@@ -137,6 +140,9 @@ def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, c
             e = embed_condition(y, num_classes, cond_dim, embed_dim, name="d_cond_embed")  # (B, E)
             e = SpatialTile(image_size, image_size, name="tile_cond")(e)  # (B, S, S, E)
             h = layers.Concatenate(name="image_and_cond")([x, e])  # (B, S, S, ch + E)
+    if stem:  # (B, S, S, ch) -> (B, S, S, width / 2)
+        h = sn(layers.Conv2D(max(width // 2, 1), 3, padding="same", name="stem"))(h)
+        h = layers.LeakyReLU(0.2)(h)
     for i in range(blocks):
         # (B, s, s, c_in) -> (B, s/2, s/2, width * 2^i)
         h = sn(layers.Conv2D(width * 2 ** i, 4, strides=2, padding="same", name=f"down_{i}"))(h)

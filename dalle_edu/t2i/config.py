@@ -25,6 +25,8 @@ class T2IConfig:
     # G ends with a 3x3 conv at full resolution (SNGAN/BigGAN) instead of DCGAN's
     # transposed conv straight to pixels (models.dcgan_generator's final_conv)
     final_conv: bool = False
+    # D starts with a 3x3 conv at full resolution (SNGAN) before its first stride
+    d_stem: bool = False
     # what turns a caption into G's condition: "labels" — the attribute encoder, trained on
     # the world's labels (model "gan-labels"); "clip" — a mini-CLIP's text tower, learned
     # from (image, caption) pairs alone (model "gan", Chapter 6: no labels anywhere)

@@ -228,7 +228,8 @@ def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
     with presets.precision(c.precision):
         D = dcgan_discriminator(c.image_size, 3, width=c.width, cond_dim=c.cond_dim,
                                 conditioning="projection", aux_outputs=aux,
-                                spectral_norm=c.spectral_norm, name="t2i_discriminator")
+                                spectral_norm=c.spectral_norm, stem=c.d_stem,
+                                name="t2i_discriminator")
     common = dict(n_critic=c.n_critic, matching_aware=c.matching_aware, ema=c.ema, seed=c.seed)
     if c.text_finetune and text_encoder is None:
         raise ValueError("text_finetune needs the text tower to fine-tune (text_encoder=...)")
