@@ -223,7 +223,8 @@ class GAN(keras.Model):
 
         The same numbers as separate calls (each sample's score depends on that sample
         alone: D has no BatchNorm) with one larger matrix product per layer instead of
-        several small ones: 5-10 % of a CPU step (``benchmarks/t2i_profile.py``).
+        several small ones. The profile (``benchmarks/t2i_profile.py``) estimated the saving
+        at 5-10 % of a CPU step: too little to see on a noisy machine (book: benchmarks).
         """
         sizes = [ops.shape(x)[0] for x, _ in pairs]
         x = ops.concatenate([x for x, _ in pairs], axis=0)
