@@ -53,11 +53,14 @@ class GAN(keras.Model):
         n_critic: discriminator updates per generator update (5 is usual for WGAN-GP).
         matching_aware: also show D (real image, wrong condition) as fake (Reed et al. 2016).
         gp_weight: lambda of the gradient penalty (used by ``loss="wgan-gp"`` only).
+        r1_gamma: gamma of the R1 penalty on real images, ``gamma / 2 * E||grad_x D||^2``
+            added to D's loss with any loss (Mescheder et al. 2018); 0 = off.
         seed: seed of the model's noise stream (None: from ``keras.utils.set_random_seed``).
     """
 
     def __init__(self, generator, discriminator, latent_dim, conditional=None, ema=None,
-                 n_critic=1, matching_aware=False, gp_weight=10.0, seed=None, **kwargs):
+                 n_critic=1, matching_aware=False, gp_weight=10.0, r1_gamma=0.0, seed=None,
+                 **kwargs):
         super().__init__(**kwargs)
         if conditional not in CONDITIONAL_MODES:
             raise ValueError(f"conditional must be one of {CONDITIONAL_MODES}, got {conditional!r}")
@@ -65,6 +68,8 @@ class GAN(keras.Model):
             raise ValueError("matching_aware=True needs a conditional GAN (conditional='text' or 'label')")
         if ema is not None and not 0.0 <= float(ema) < 1.0:
             raise ValueError(f"ema is a decay in [0, 1), e.g. 0.999; got {ema}")
+        if not float(r1_gamma) >= 0.0:
+            raise ValueError(f"r1_gamma is a penalty weight >= 0 (0 = off); got {r1_gamma}")
         if int(n_critic) < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}")
         for what, net in (("generator", generator), ("discriminator", discriminator)):
@@ -74,7 +79,7 @@ class GAN(keras.Model):
         self.latent_dim, self.conditional = int(latent_dim), conditional
         self.ema_decay = None if ema is None else float(ema)
         self.n_critic, self.matching_aware = int(n_critic), bool(matching_aware)
-        self.gp_weight = float(gp_weight)
+        self.gp_weight, self.r1_gamma = float(gp_weight), float(r1_gamma)
 
         # the image shape G makes and D reads; both must agree with each other and the data
         self.image_shape = first_io_shape(generator, "outputs")
@@ -272,6 +277,9 @@ class GAN(keras.Model):
                     critic = (lambda x: self._D_logits(x, cond)[0])
                     d_loss += self.gp_weight * distribute.gradient_penalty(
                         critic, real, fake, self.seed_generator)
+                if self.r1_gamma:  # one more D call, on the real batch alone
+                    critic = (lambda x: self._D_logits(x, cond)[0])
+                    d_loss += 0.5 * self.r1_gamma * losses.r1_penalty(critic, real)
             self._apply(self.d_optimizer, d_loss, D_vars, tape)
             self.d_loss_tracker.update_state(d_loss)
 

@@ -30,7 +30,7 @@ from keras import ops
 __all__ = [
     "bce_with_logits", "minimax_d_loss", "minimax_g_loss", "nonsaturating_d_loss",
     "nonsaturating_g_loss", "hinge_d_loss", "hinge_g_loss", "wasserstein_d_loss",
-    "wasserstein_g_loss", "gradient_penalty", "LossPair", "get", "NAMES",
+    "wasserstein_g_loss", "gradient_penalty", "r1_penalty", "LossPair", "get", "NAMES",
 ]
 
 
@@ -143,6 +143,27 @@ def gradient_penalty(critic, real, fake, seed=None):
                          "image, but its score does not depend on it through differentiable ops")
     norms = tf.sqrt(tf.reduce_sum(tf.reshape(grads, [batch, -1]) ** 2, axis=1) + 1e-12)
     return tf.reduce_mean((norms - 1.0) ** 2)
+
+
+def r1_penalty(critic, real):
+    """R1 (Mescheder et al. 2018): E[||grad_x C(x)||^2] on *real* images only.
+
+    It pushes D's slope to zero on the data, so D stops reacting to tiny changes of a real
+    image; the loss term is ``gamma / 2 * r1_penalty`` (StyleGAN2's weighting). Unlike the
+    WGAN-GP term it draws nothing and targets no norm of 1. ``critic`` is called as
+    ``critic(x)`` (a closure for a conditional D); needs the TensorFlow backend.
+    """
+    import tensorflow as tf
+
+    real = tf.cast(real, tf.float32)
+    with tf.GradientTape() as tape:
+        tape.watch(real)
+        out = critic(real)
+    grads = tape.gradient(out, real)
+    if grads is None:
+        raise ValueError("the R1 penalty needs a critic differentiable in its input image, "
+                         "but its score does not depend on it through differentiable ops")
+    return tf.reduce_mean(tf.reduce_sum(tf.reshape(grads, [tf.shape(real)[0], -1]) ** 2, axis=1))
 
 
 # --- registry -------------------------------------------------------------------------

@@ -187,3 +187,23 @@ def test_one_stacked_d_call_gives_each_batch_what_separate_calls_give():
         assert logits.shape == (len(xi), 1) and extras.shape == (len(xi), 5)
         np.testing.assert_allclose(np.array(logits), np.array(alone_logits), atol=1e-5)
         np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-5)
+
+
+def test_r1_gamma_adds_gamma_half_r1_to_ds_loss():
+    """One step from the same start and noise: D's loss with r1_gamma is the loss without it
+    plus gamma / 2 * R1 (R1 of the starting D on the real batch), and D moves differently."""
+    real = images(8)
+    runs = {}
+    for gamma in (0.0, 10.0):
+        gan = tiny_gan(loss="hinge", r1_gamma=gamma)
+        r1 = float(losses.r1_penalty(gan.discriminator, real))
+        d_loss = gan.fit(tf.data.Dataset.from_tensor_slices(real).batch(8), epochs=1,
+                         verbose=0).history["d_loss"][0]
+        runs[gamma] = (d_loss, r1, [np.array(w) for w in gan.discriminator.weights])
+    (loss0, r1, after0), (loss1, r1_again, after1) = runs[0.0], runs[10.0]
+    assert r1 == pytest.approx(r1_again) and r1 > 1e-4  # same start; D has a slope on the data
+    assert loss1 == pytest.approx(loss0 + 0.5 * 10.0 * r1, rel=1e-4)
+    assert not all(np.allclose(x, y) for x, y in zip(after0, after1))
+    G, D = mlp_generator(LATENT, 2), mlp_discriminator(2)
+    with pytest.raises(ValueError, match="r1_gamma is a penalty weight"):
+        GAN(G, D, LATENT, r1_gamma=-1.0)

@@ -313,3 +313,23 @@ def test_gradient_penalty_with_a_conditional_critic_closure():
     gp = _np(losses.gradient_penalty(lambda x: critic(x, "caption", scale=2.0), real, fake, seed=0))
     assert seen == {"y": "caption", "scale": 2.0}
     assert gp == pytest.approx((2.0 * math.sqrt(2.0) - 1.0) ** 2, rel=1e-5)
+
+
+# --- R1 penalty -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("w", [[3.0, 4.0], [0.0, 0.5], [0.6, 0.8]])
+def test_r1_penalty_of_a_linear_critic_is_its_squared_slope(w):
+    # grad_x C = w at every real point: E||grad||^2 = ||w||^2 (25, 0.25, 1), no target norm
+    real = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
+    assert _np(losses.r1_penalty(_linear_critic(w), real)) == pytest.approx(np.dot(w, w), rel=1e-5)
+
+
+def test_r1_penalty_averages_per_example_squared_norms_over_images():
+    # C(x) = sum(x^2) / 2 has grad x: the penalty is the mean over examples of ||x||^2
+    real = np.random.default_rng(1).normal(size=(5, 2, 2, 3)).astype("float32")
+    critic = lambda x: 0.5 * tf.reduce_sum(x ** 2, axis=[1, 2, 3])  # noqa: E731
+    expected = (real.reshape(5, -1) ** 2).sum(1).mean()
+    assert _np(losses.r1_penalty(critic, real)) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="R1 penalty needs a critic differentiable"):
+        losses.r1_penalty(lambda x: tf.stop_gradient(x), real)

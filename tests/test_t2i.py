@@ -216,3 +216,9 @@ def test_final_conv_and_d_stem_reach_the_models_and_old_configs_still_load():
     assert t2i.T2IConfig.from_dict(old).final_conv is False and not t2i.T2IConfig.from_dict(old).d_stem
     assert type(t2i.build_generator(t2i.T2IConfig.from_dict(old)).get_layer("to_image")
                 ).__name__ == "Conv2DTranspose"
+
+
+def test_r1_gamma_reaches_the_gan_and_old_configs_load_without_it():
+    assert t2i.build_gan(t2i.T2IConfig(**{**TINY, "r1_gamma": 0.5})).r1_gamma == 0.5
+    old = {k: v for k, v in t2i.T2IConfig(**TINY).to_dict().items() if k != "r1_gamma"}
+    assert t2i.T2IConfig.from_dict(old).r1_gamma == 0.0

@@ -47,6 +47,8 @@ class T2IConfig:
     # spectral normalisation of D's weights (Miyato et al. 2018), which the hinge +
     # projection + Adam(0, 0.9) recipe was designed with
     spectral_norm: bool = False
+    # R1 penalty on real images (Mescheder et al. 2018): gamma / 2 * E||grad_x D||^2; 0 = off
+    r1_gamma: float = 0.0
     loss: str = "hinge"
     n_critic: int = 1  # D updates per G update (5 is usual for "wgan-gp")
     matching_aware: bool = True

@@ -230,7 +230,8 @@ def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
                                 conditioning="projection", aux_outputs=aux,
                                 spectral_norm=c.spectral_norm, stem=c.d_stem,
                                 name="t2i_discriminator")
-    common = dict(n_critic=c.n_critic, matching_aware=c.matching_aware, ema=c.ema, seed=c.seed)
+    common = dict(n_critic=c.n_critic, matching_aware=c.matching_aware, ema=c.ema, seed=c.seed,
+                  r1_gamma=c.r1_gamma)
     if c.text_finetune and text_encoder is None:
         raise ValueError("text_finetune needs the text tower to fine-tune (text_encoder=...)")
     if c.text_encoder == "clip":
