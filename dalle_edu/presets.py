@@ -170,11 +170,14 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
 
 # model name -> preset -> config overrides on the model's defaults (its config class).
 MODELS = {
-    "gan-labels": {  # dalle_edu.t2i.T2IConfig; the defaults are the shipped cpu run
-        "smoke": dict(n_train=1_024, steps=30, encoder_steps=100, width=16, batch_size=32),
-        "cpu": dict(),
+    "gan-labels": {  # dalle_edu.t2i.T2IConfig; the defaults with "cpu"'s changes are the
+        # shipped cpu run: full-resolution layers at both ends and width 40 (issue 11's
+        # ablations, book: benchmarks), in every preset so smoke runs the same network
+        "smoke": dict(n_train=1_024, steps=30, encoder_steps=100, width=16, batch_size=32,
+                      final_conv=True, d_stem=True),
+        "cpu": dict(final_conv=True, d_stem=True, width=40),
         "gpu": dict(image_size=64, width=64, batch_size=128, steps=20_000, n_train=100_000,
-                    ema=0.999),
+                    ema=0.999, final_conv=True, d_stem=True),
     },
     "gan": {  # T2IConfig of the label-free GAN (Chapter 6): the mini-CLIP's text, no labels
         "smoke": dict(text_encoder="clip", aux_weight=0.0, contrastive_weight=1.0,
