@@ -134,15 +134,22 @@ def gradient_penalty(critic, real, fake, seed=None):
     eps_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], tf.int32)], axis=0)
     eps = keras.random.uniform(eps_shape, seed=seed)
     x_hat = eps * real + (1.0 - eps) * fake
-    with tf.GradientTape() as tape:
-        tape.watch(x_hat)
-        out = critic(x_hat)
-    grads = tape.gradient(out, x_hat)
-    if grads is None:  # e.g. a critic that rounds, casts to int or stops the gradient
-        raise ValueError("the gradient penalty needs a critic differentiable in its input "
-                         "image, but its score does not depend on it through differentiable ops")
-    norms = tf.sqrt(tf.reduce_sum(tf.reshape(grads, [batch, -1]) ** 2, axis=1) + 1e-12)
+    norms = tf.sqrt(_squared_input_gradients(critic, x_hat, "the gradient penalty") + 1e-12)
     return tf.reduce_mean((norms - 1.0) ** 2)
+
+
+def _squared_input_gradients(critic, x, what: str):
+    """||grad_x C(x)||^2 for each example of the float32 batch x: shape (B,)."""
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        out = critic(x)
+    grads = tape.gradient(out, x)
+    if grads is None:  # e.g. a critic that rounds, casts to int or stops the gradient
+        raise ValueError(f"{what} needs a critic differentiable in its input image, but its "
+                         "score does not depend on it through differentiable ops")
+    return tf.reduce_sum(tf.reshape(grads, [tf.shape(x)[0], -1]) ** 2, axis=1)
 
 
 def r1_penalty(critic, real):
@@ -155,15 +162,8 @@ def r1_penalty(critic, real):
     """
     import tensorflow as tf
 
-    real = tf.cast(real, tf.float32)
-    with tf.GradientTape() as tape:
-        tape.watch(real)
-        out = critic(real)
-    grads = tape.gradient(out, real)
-    if grads is None:
-        raise ValueError("the R1 penalty needs a critic differentiable in its input image, "
-                         "but its score does not depend on it through differentiable ops")
-    return tf.reduce_mean(tf.reduce_sum(tf.reshape(grads, [tf.shape(real)[0], -1]) ** 2, axis=1))
+    return tf.reduce_mean(_squared_input_gradients(critic, tf.cast(real, tf.float32),
+                                                   "the R1 penalty"))
 
 
 # --- registry -------------------------------------------------------------------------
