@@ -189,6 +189,31 @@ def test_one_stacked_d_call_gives_each_batch_what_separate_calls_give():
         np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-5)
 
 
+def test_matching_aware_pass_reuses_the_real_images_features():
+    """The real batch judged twice (right and wrong captions): D's features run once on it,
+    the head on every pair; each pair gets the scores a separate D call gives it."""
+    presets.set_seed(0)
+    G = dcgan_generator(LATENT, 8, 3, width=4, cond_dim=6, conditioning="film")
+    D = dcgan_discriminator(8, 3, width=4, cond_dim=6, conditioning="projection", aux_outputs=5)
+    gan = GAN(G, D, LATENT, conditional="text", matching_aware=True, seed=0)
+    n_weights = len(gan.weights)
+    features, head = gan._d_split
+    assert len(gan.weights) == n_weights          # the split adds nothing to checkpoints
+    rows = []
+    gan.__dict__["_d_split"] = (lambda x, **kw: rows.append(len(x)) or features(x, **kw), head)
+    rng = np.random.default_rng(3)
+    real, fake = (rng.uniform(-1, 1, (4, 8, 8, 3)).astype("float32") for _ in range(2))
+    c, wrong = (rng.standard_normal((4, 6)).astype("float32") for _ in range(2))
+    pairs = [(real, c), (fake, c), (real, wrong)]
+    stacked = gan._D_stacked(pairs)
+    assert rows == [8]                            # real and fake once each, not 12 rows
+    for (logits, extras), (x, y) in zip(stacked, pairs):
+        alone_logits, alone_extras = D([x, y])
+        np.testing.assert_allclose(np.array(logits), np.array(alone_logits), atol=1e-5)
+        np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-5)
+    assert not np.allclose(np.array(stacked[0][0]), np.array(stacked[2][0]))  # captions count
+
+
 def test_r1_gamma_adds_gamma_half_r1_to_ds_loss():
     """One step from the same start and noise: D's loss with r1_gamma is the loss without it
     plus gamma / 2 * R1 (R1 of the starting D on the real batch), and D moves differently."""

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
+import keras
 
 from dalle_edu.models import (
     ConditionalBatchNorm, FiLM, ProjectionHead, dcgan_discriminator, dcgan_generator,
-    mlp_discriminator, mlp_generator,
+    mlp_discriminator, mlp_generator, split_at_features,
 )
 
 CONDS = {None: {}, "label": dict(num_classes=5), "vector": dict(cond_dim=7)}
@@ -132,6 +133,32 @@ def test_projection_head_equals_psi_plus_inner_product():
     w, b = np.array(head.psi.kernel), np.array(head.psi.bias)
     expected = phi @ w + b + np.sum(table[y[:, 0]] * phi, axis=1, keepdims=True)
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["label", "vector"])
+@pytest.mark.parametrize("aux", [None, 5])
+def test_split_at_features_rebuilds_a_projection_d_from_its_own_layers(kind, aux):
+    D = dcgan_discriminator(32, 3, width=4, conditioning="projection", aux_outputs=aux,
+                            stem=True, **CONDS[kind])
+    features, head = split_at_features(D)
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    x, y = (keras.ops.convert_to_tensor(a) for a in (x, cond_batch(kind)))
+    whole, parts = D([x, y]), head([features(x), y])
+    if aux is None:
+        whole, parts = [whole], [parts]
+    assert len(parts) == len(whole)
+    for a, b in zip(whole, parts):
+        np.testing.assert_allclose(np.array(b), np.array(a), rtol=1e-5, atol=1e-6)
+    assert features(x).shape == (2, 16 * 4 * 4)   # the caption never reaches the features
+    mine = {id(w) for w in D.weights}
+    assert {id(w) for w in features.weights + head.weights} == mine   # no new weights
+
+
+def test_split_at_features_refuses_ds_whose_features_read_the_condition():
+    assert split_at_features(dcgan_discriminator(32, 3, width=4, num_classes=5)) is None  # concat
+    assert split_at_features(dcgan_discriminator(32, 3, width=4)) is None  # unconditional
+    D = dcgan_discriminator(32, 3, width=4, num_classes=5, conditioning="projection")
+    assert split_at_features(D, layer="no_such_layer") is None
 
 
 def test_builders_refuse_bad_arguments():

@@ -17,7 +17,7 @@ from .conditioning import (
     ConditionalBatchNorm, FiLM, ProjectionHead, SpatialTile, condition_input, embed_condition,
     spectral,
 )
-from .dcgan import dcgan_discriminator, dcgan_generator
+from .dcgan import dcgan_discriminator, dcgan_generator, split_at_features
 from .mlp import mlp_discriminator, mlp_generator
 from .transformer import (
     CausalSelfAttention, TokenTransformer, TransformerBlock, TransformerConfig, sequence_loss,
@@ -25,7 +25,7 @@ from .transformer import (
 from .vqvae import VQConfig, VectorQuantizer, codes_used, perplexity, vq_decoder, vq_encoder
 
 __all__ = [
-    "mlp_generator", "mlp_discriminator", "dcgan_generator", "dcgan_discriminator",
+    "mlp_generator", "mlp_discriminator", "dcgan_generator", "dcgan_discriminator", "split_at_features",
     "ConditionalBatchNorm", "FiLM", "ProjectionHead", "SpatialTile", "condition_input",
     "embed_condition", "spectral",
     "TransformerConfig", "CausalSelfAttention", "TransformerBlock", "TokenTransformer", "sequence_loss",

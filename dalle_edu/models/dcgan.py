@@ -37,7 +37,7 @@ from .conditioning import (
     condition_input, embed_condition, spectral,
 )
 
-__all__ = ["dcgan_generator", "dcgan_discriminator", "num_blocks"]
+__all__ = ["dcgan_generator", "dcgan_discriminator", "num_blocks", "split_at_features"]
 
 
 def num_blocks(image_size: int) -> int:
@@ -156,3 +156,27 @@ def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, c
     if aux_outputs:
         out = [out, sn(layers.Dense(int(aux_outputs), name="aux_logits"))(phi)]  # + (B, K)
     return keras.Model(inputs if conditional else x, out, name=name)
+
+
+def split_at_features(discriminator, layer="features"):
+    """A conditional D -> ``(features, head)`` with ``D([x, y]) == head([features(x), y])``, or None.
+
+    A projection discriminator reads the condition only in its last layer, so an image's
+    features do not depend on its caption: ``GAN`` judges the real images with their
+    neighbours' captions (the matching-aware pass) by reusing the real images' features
+    and running the head alone. Both parts hold D's own layers (no new weights).
+    None when D has no layer ``layer`` or its features read the condition
+    (``conditioning="concat"`` tiles it over the image).
+    """
+    inputs = getattr(discriminator, "inputs", None) or []
+    if len(inputs) != 2:
+        return None
+    try:
+        phi = discriminator.get_layer(layer).output                   # (B, F)
+        outputs = discriminator.outputs
+        outputs = outputs[0] if len(outputs) == 1 else outputs        # D's own structure
+        features = keras.Model(inputs[0], phi, name=f"{discriminator.name}_features")
+        head = keras.Model([phi, inputs[1]], outputs, name=f"{discriminator.name}_head")
+    except ValueError:  # no such layer, or the features need the condition
+        return None
+    return features, head
