@@ -71,23 +71,38 @@ def layer_table(model):
     return macs
 
 
+def _head_layers(gan):
+    """Names of D's layers after its features when the matching-aware pass reuses them."""
+    if gan._d_split is None:
+        return set()
+    return {layer.name for layer in gan._d_split[1]._flatten_layers(include_self=False)}
+
+
 def analytic_flops(gan, batch_size):
     """FLOPs/step from the layer table and the pass count of GAN.train_step (n_critic D updates).
 
     D update (x n_critic): G forward outside the tape; D on real, fake and (matching-aware)
-    real-with-wrong-caption, each forward + backward. G update: G forward, D forward on the
-    fake, backward through D (input grads) into G (weight and input grads). A backward pass
-    costs 2 forwards (input grad + weight grad). TF's Conv2D gradient builds both grads
-    even where one is unused, so the graph holds "built"; grappler prunes the unused ones at
-    run time ("executed": no D weight grads in the G update, no grads into the data or z).
+    real-with-wrong-caption, each forward + backward — but with a projection D the third
+    pass reuses the real images' features and runs only the head (``GAN._D_stacked``).
+    G update: G forward, D forward on the fake, backward through D (input grads) into G
+    (weight and input grads). A backward pass costs 2 forwards (input grad + weight grad).
+    TF's Conv2D gradient builds both grads even where one is unused, so the graph holds
+    "built"; grappler prunes the unused ones at run time ("executed": no D weight grads in
+    the G update, no grads into the data or z).
     gan_int and mode_seeking (off in every preset) would add passes not counted here.
     """
     g, d = layer_table(gan.generator), layer_table(gan.discriminator)
     G, D = sum(g.values()), sum(d.values())
-    g0, d0 = g["project"], d["down_0"]  # first layers: no input gradient needed
+    head = _head_layers(gan)
+    D_head = sum(v for k, v in d.items() if k in head)
+    D_feat = D - D_head
+    g0 = g["project"]                         # first layers: no input gradient needed
+    d0 = d["stem"] if "stem" in d else d["down_0"]
     d_passes = 3 if gan.matching_aware else 2
-    built = gan.n_critic * (G + 3 * d_passes * D) + 3 * G + 3 * D
-    executed = gan.n_critic * (G + d_passes * (3 * D - d0)) + (3 * G - g0) + 2 * D
+    d_images = 2 if head else d_passes        # image batches D's features see
+    d_update = d_images * D_feat + d_passes * D_head
+    built = gan.n_critic * (G + 3 * d_update) + 3 * G + 3 * D
+    executed = gan.n_critic * (G + 3 * d_update - d_images * d0) + (3 * G - g0) + 2 * D
     return {"G_fwd_MFLOP_per_example": 2 * G / 1e6, "D_fwd_MFLOP_per_example": 2 * D / 1e6,
             "built": 2 * built * batch_size, "executed": 2 * executed * batch_size}
 
@@ -113,9 +128,10 @@ def memory(gan, batch_size):
     trainable = count(gan.generator.trainable_weights) + count(gan.discriminator.trainable_weights)
     a_g, big_g = activation_elements(gan.generator)
     a_d, big_d = activation_elements(gan.discriminator)
-    d_passes = 3 if gan.matching_aware else 2
-    # the larger of the two phases: D update keeps d_passes D passes; G update keeps G + D
-    kept = max(d_passes * a_d, a_g + a_d) * batch_size
+    # image batches D's features see in its update (the matching-aware pass reuses the
+    # real ones' with a projection D); the larger of the two phases: D update or G + D
+    d_images = 2 if _head_layers(gan) or not gan.matching_aware else 3
+    kept = max(d_images * a_d, a_g + a_d) * batch_size
     work = 2 * max(big_g, big_d) * batch_size  # gradient buffers in flight during backprop
     mib = {"params_G": 4 * p["G"] / MIB, "params_D": 4 * p["D"] / MIB, "ema_G": 4 * p["EMA_G"] / MIB,
            "adam_slots": 2 * 4 * trainable / MIB, "gradients": 4 * trainable / MIB,
