@@ -4,6 +4,7 @@
     python benchmarks/gan_ablation.py --name sn --set spectral_norm=true
     python benchmarks/gan_ablation.py --name ttur --set d_lr=4e-4 lr=1e-4
     python benchmarks/gan_ablation.py --name short --set steps=4000 --model gan
+    python benchmarks/gan_ablation.py --name long --extend baseline --set steps=12000
 
 Trains ``T2IConfig.for_preset("cpu", model=...)`` with the ``--set`` overrides into
 ``runs/ablation/<name>`` (``t2i.train``; seconds are wall time, data and text encoder
@@ -12,7 +13,9 @@ learn nothing from this world's labels: the geometry check (test prompts and hel
 pairs; strict), off-palette lit pixels **per colour**, shape fit **per shape** against
 renders of the same captions, and FID/KID in the shipped mini-CLIP's image space
 against renders of other test prompts. Appends the row to
-``benchmarks/results/gan_ablation.json`` (one entry per ``--name``).
+``benchmarks/results/gan_ablation.json`` (one entry per ``--name``). ``--extend NAME``
+copies run NAME and resumes it exactly to the new ``steps`` (same overrides otherwise):
+its seconds are those of the extra steps only.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -78,15 +82,25 @@ def main(argv=None):
     ap.add_argument("--model", default="gan-labels", choices=("gan-labels", "gan"))
     ap.add_argument("--set", nargs="*", default=[], help="config overrides, key=json-value")
     ap.add_argument("-n", type=int, default=1_000)
+    ap.add_argument("--extend", metavar="NAME", default=None,
+                    help="continue run NAME (a copy of it) to --set steps=N, instead of from scratch")
     args = ap.parse_args(argv)
     overrides = parse_sets(args.set)
     config = t2i.T2IConfig.for_preset("cpu", model=args.model, **overrides)
     out_dir = Path("runs/ablation") / args.name
+    start = {}
+    if args.extend:  # the earlier run's weights, optimizers, EMA and data position
+        source = Path("runs/ablation") / args.extend
+        if out_dir.exists():
+            raise SystemExit(f"{out_dir} exists: pick a new --name")
+        shutil.copytree(source, out_dir)
+        start = {"extends": args.extend,
+                 "from_step": int(json.loads((source / "config.json").read_text())["steps"])}
     t0 = time.perf_counter()
     clip = api.DEFAULT_CLIP if args.model == "gan" else None
-    model = t2i.train(config, out_dir, verbose=2, clip=clip)
+    model = t2i.train(config, out_dir, resume=bool(args.extend), verbose=2, clip=clip)
     seconds = time.perf_counter() - t0
-    row = {"model": args.model, "overrides": overrides, "steps": config.steps,
+    row = {"model": args.model, "overrides": overrides, "steps": config.steps, **start,
            "train_s": round(seconds), "load_avg": round(os.getloadavg()[0], 2),
            **judge(model, args.n)}
     print(json.dumps(row, indent=1))
