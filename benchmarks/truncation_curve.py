@@ -56,6 +56,10 @@ def main(argv=None):
     renders = shapes.render([text.parse(FULL)] * 64, seed=0)
     results = {"n": args.n, "full_prompt": FULL,
                "render_spread_full_prompt": round(mean_pairwise_distance(renders), 4), "rows": {}}
+    if OUT.is_file():  # keep the other models' rows (measured at the same n)
+        saved = json.loads(OUT.read_text())
+        if saved.get("n") == args.n:
+            results["rows"] = {k: v for k, v in saved["rows"].items() if k not in args.model}
     for name in args.model:
         model = api.load_model(name)
         results["rows"][name] = [row(model, t, args.n, name == "gan-labels") for t in TRUNCATIONS]
