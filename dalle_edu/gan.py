@@ -233,7 +233,9 @@ class GAN(keras.Model):
         Kept out of Keras's tracking (a cached property writes the instance's ``__dict__``):
         the two models hold D's own layers, and checkpoints list D's weights once.
         """
-        return split_at_features(self.discriminator) if self.matching_aware else None
+        if not self.matching_aware or type(self)._D is not GAN._D:  # a subclass's own D call
+            return None                                              # (e.g. a text tower) stays whole
+        return split_at_features(self.discriminator)
 
     def _D_stacked(self, pairs, training=True):
         """``[_D_logits(x, cond) for x, cond in pairs]`` in one call of D on the stacked batches.

@@ -179,4 +179,6 @@ def split_at_features(discriminator, layer="features"):
         head = keras.Model([phi, inputs[1]], outputs, name=f"{discriminator.name}_head")
     except ValueError:  # no such layer, or the features need the condition
         return None
+    if tuple(head.inputs[1].shape) != tuple(inputs[1].shape):  # D transforms its condition
+        return None                                            # (a text tower inside D)
     return features, head
