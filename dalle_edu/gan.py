@@ -43,6 +43,15 @@ CONDITIONAL_MODES = (None, "label", "text")
 _BCE_LOSSES = ("minimax", "non-saturating")
 
 
+def _spans(sizes) -> list[tuple]:
+    """``(start, stop)`` of consecutive row blocks of the given sizes: [2, 3] -> [(0, 2), (2, 5)]."""
+    out, start = [], 0
+    for n in sizes:
+        out.append((start, start + n))
+        start = start + n
+    return out
+
+
 class GAN(keras.Model):
     """A (conditional) GAN trained with ``fit``. See the module docstring for conventions.
 
@@ -260,22 +269,15 @@ class GAN(keras.Model):
         if self._d_split is not None and len(images) < len(pairs):
             features, head = self._d_split
             phi = features(ops.concatenate(images, axis=0), training=training)  # (N, F)
-            parts, start = [], 0
-            for x in images:
-                n = ops.shape(x)[0]
-                parts.append(phi[start:start + n])
-                start = start + n
-            phi = ops.concatenate([parts[i] for i in which], axis=0)  # one row per pair's image
+            spans = _spans([ops.shape(x)[0] for x in images])
+            phi = ops.concatenate([phi[slice(*spans[i])] for i in which], axis=0)  # a row per pair
             logits, extras = self._as_logits(head([phi, cond], training=training))
         else:
             x = ops.concatenate([x for x, _ in pairs], axis=0)
             logits, extras = self._D_logits(x, cond, training=training)
-        out, start = [], 0
-        for n in sizes:
-            cut = lambda t: None if t is None else t[start:start + n]  # noqa: E731
-            out.append((cut(logits), keras.tree.map_structure(cut, extras)))
-            start = start + n
-        return out
+        cut = lambda t, rows: None if t is None else t[rows]  # noqa: E731
+        return [(cut(logits, rows), keras.tree.map_structure(lambda t: cut(t, rows), extras))
+                for rows in (slice(*span) for span in _spans(sizes))]
 
     def _apply(self, optimizer, loss, variables, tape):
         """Gradients of ``loss`` for this replica, applied (summed over replicas by the optimizer).
