@@ -78,6 +78,14 @@ def _head_layers(gan):
     return {layer.name for layer in gan._d_split[1]._flatten_layers(include_self=False)}
 
 
+def d_passes(gan):
+    """(pairs D judges, image batches its features see) in one D update: real, fake and
+    (matching-aware) real-with-wrong-caption; a projection D's features see the real
+    images once (``GAN._D_stacked``)."""
+    pairs = 3 if gan.matching_aware else 2
+    return pairs, (2 if _head_layers(gan) else pairs)
+
+
 def analytic_flops(gan, batch_size):
     """FLOPs/step from the layer table and the pass count of GAN.train_step (n_critic D updates).
 
@@ -98,9 +106,8 @@ def analytic_flops(gan, batch_size):
     D_feat = D - D_head
     g0 = g["project"]                         # first layers: no input gradient needed
     d0 = d["stem"] if "stem" in d else d["down_0"]
-    d_passes = 3 if gan.matching_aware else 2
-    d_images = 2 if head else d_passes        # image batches D's features see
-    d_update = d_images * D_feat + d_passes * D_head
+    pairs, d_images = d_passes(gan)
+    d_update = d_images * D_feat + pairs * D_head
     built = gan.n_critic * (G + 3 * d_update) + 3 * G + 3 * D
     executed = gan.n_critic * (G + 3 * d_update - d_images * d0) + (3 * G - g0) + 2 * D
     return {"G_fwd_MFLOP_per_example": 2 * G / 1e6, "D_fwd_MFLOP_per_example": 2 * D / 1e6,
@@ -128,10 +135,8 @@ def memory(gan, batch_size):
     trainable = count(gan.generator.trainable_weights) + count(gan.discriminator.trainable_weights)
     a_g, big_g = activation_elements(gan.generator)
     a_d, big_d = activation_elements(gan.discriminator)
-    # image batches D's features see in its update (the matching-aware pass reuses the
-    # real ones' with a projection D); the larger of the two phases: D update or G + D
-    d_images = 2 if _head_layers(gan) or not gan.matching_aware else 3
-    kept = max(d_images * a_d, a_g + a_d) * batch_size
+    # the larger of the two phases: D's features on its image batches, or G + D
+    kept = max(d_passes(gan)[1] * a_d, a_g + a_d) * batch_size
     work = 2 * max(big_g, big_d) * batch_size  # gradient buffers in flight during backprop
     mib = {"params_G": 4 * p["G"] / MIB, "params_D": 4 * p["D"] / MIB, "ema_G": 4 * p["EMA_G"] / MIB,
            "adam_slots": 2 * 4 * trainable / MIB, "gradients": 4 * trainable / MIB,
