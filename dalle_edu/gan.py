@@ -172,8 +172,14 @@ class GAN(keras.Model):
 
     def _D(self, x, cond, training=True):
         if self.conditional:
-            return self.discriminator([x, cond], training=training)
+            return self.discriminator([x, self._d_condition(cond)], training=training)
         return self.discriminator(x, training=training)
+
+    def _d_condition(self, cond):
+        """The condition as D reads it; a subclass may transform it here (a text tower
+        that turns token ids into embeddings), and both D's whole call and its head alone
+        (``_D_stacked``) then read the transformed one."""
+        return cond
 
     def _noise(self, batch):
         # (B, latent); under R replicas each gets its own rows of the global batch's noise
@@ -243,7 +249,7 @@ class GAN(keras.Model):
         the two models hold D's own layers, and checkpoints list D's weights once.
         """
         if not self.matching_aware or type(self)._D is not GAN._D:  # a subclass's own D call
-            return None                                              # (e.g. a text tower) stays whole
+            return None                                              # stays whole
         return split_at_features(self.discriminator)
 
     def _D_stacked(self, pairs, training=True):
@@ -271,7 +277,7 @@ class GAN(keras.Model):
             phi = features(ops.concatenate(images, axis=0), training=training)  # (N, F)
             spans = _spans([ops.shape(x)[0] for x in images])
             phi = ops.concatenate([phi[slice(*spans[i])] for i in which], axis=0)  # a row per pair
-            logits, extras = self._as_logits(head([phi, cond], training=training))
+            logits, extras = self._as_logits(head([phi, self._d_condition(cond)], training=training))
         else:
             x = ops.concatenate([x for x, _ in pairs], axis=0)
             logits, extras = self._D_logits(x, cond, training=training)

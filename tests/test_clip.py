@@ -13,6 +13,7 @@ import pytest
 from dalle_edu import api, clip, metrics, presets, t2i, text
 from dalle_edu.checkpoint import WeightsError
 from dalle_edu.data import shapes
+from dalle_edu.t2i.encoder import build_encoder_for
 
 SHIPPED_GAN = api.WEIGHTS_DIR / "gan_cpu"
 
@@ -406,6 +407,35 @@ def test_finetuned_tower_moves_and_is_saved_with_the_model(tuned_gan, shipped):
     loaded = t2i.TextToImage.load(out)  # ...and the model folder holds the tuned one
     np.testing.assert_allclose(loaded.conditions(prompts), tuned, atol=1e-6)
     np.testing.assert_array_equal(loaded.generate(prompts, seed=0), model.generate(prompts, seed=0))
+
+
+def test_finetuned_tower_still_shares_ds_features(shipped):
+    """Token ids as the condition: the head alone reads the tower's embeddings
+    (``GAN._d_condition``), so the matching-aware pass still reuses the real images'
+    features, and every pair scores as a whole D call on it does."""
+    config = t2i.T2IConfig.for_preset("smoke", model="gan", text_finetune=True, **TINY_GAN,
+                                      clip=shipped.config.to_dict())
+    tower = build_encoder_for(config)  # a copy: the fixture's tower stays frozen
+    tower.set_weights(shipped.text_encoder.get_weights())
+    gan = t2i.build_gan(config, text_encoder=tower)
+    assert gan.matching_aware and gan._d_split is not None
+    features, head = gan._d_split
+    rows = []
+    gan.__dict__["_d_split"] = (lambda x, **kw: rows.append(len(x)) or features(x, **kw), head)
+    rng = np.random.default_rng(0)
+    real, fake = (keras.ops.convert_to_tensor(rng.uniform(-1, 1, (4, 32, 32, 3)), "float32")
+                  for _ in range(2))
+    ids = text.encode(["a red circle", "a big blue square", "a green triangle",
+                       "a small white diamond at the top"])
+    ids, wrong = keras.ops.convert_to_tensor(ids), keras.ops.convert_to_tensor(np.roll(ids, 1, 0))
+    pairs = [(real, ids), (fake, ids), (real, wrong)]
+    stacked = gan._D_stacked(pairs)
+    assert rows == [8]                                  # real and fake once each
+    for (logits, extras), (x, y) in zip(stacked, pairs):
+        alone_logits, alone_extras = gan._D_logits(x, y)
+        np.testing.assert_allclose(np.array(logits), np.array(alone_logits), atol=1e-5)
+        np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-5)
+    assert not np.allclose(np.array(stacked[0][0]), np.array(stacked[2][0]))  # captions count
 
 
 def test_finetuned_gan_resumes_exactly(tuned_gan, tmp_path, monkeypatch):

@@ -165,8 +165,8 @@ class CaptionGAN(GAN):
     def _G(self, z, cond, training, net=None):
         return super()._G(z, ops.stop_gradient(self._embed(cond)), training, net)
 
-    def _D(self, x, cond, training=True):
-        return super()._D(x, self._embed(cond), training)
+    def _d_condition(self, cond):
+        return self._embed(cond)
 
     def _contrastive(self, image_emb, cond, temperature=None):
         """Symmetric InfoNCE between image embeddings (B, D) and captions (B, D)."""
