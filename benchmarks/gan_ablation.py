@@ -5,6 +5,7 @@
     python benchmarks/gan_ablation.py --name ttur --set d_lr=4e-4 lr=1e-4
     python benchmarks/gan_ablation.py --name short --set steps=4000 --model gan
     python benchmarks/gan_ablation.py --name long --extend baseline --set steps=12000
+    python benchmarks/gan_ablation.py --name preset_curve --curve 1
 
 Trains ``T2IConfig.for_preset("cpu", model=...)`` with the ``--set`` overrides into
 ``runs/ablation/<name>`` (``t2i.train``; seconds are wall time, data and text encoder
@@ -15,7 +16,9 @@ renders of the same captions, and FID/KID in the shipped mini-CLIP's image space
 against renders of other test prompts. Appends the row to
 ``benchmarks/results/gan_ablation.json`` (one entry per ``--name``). ``--extend NAME``
 copies run NAME and resumes it exactly to the new ``steps`` (same overrides otherwise):
-its seconds are those of the extra steps only.
+its seconds are those of the extra steps only. ``--curve 1`` also measures the pixels
+every 500 steps (400 prompts per split, the seconds so far beside them): how long a run
+takes to reach a target, not only where it ends.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from dalle_edu import api, geometry, metrics, t2i, text  # noqa: E402
@@ -45,35 +49,77 @@ def parse_sets(pairs) -> dict:
     return out
 
 
+def pixels(fake, renders, wanted, attrs) -> dict:
+    """The pixel measures of one split: geometry, strict, off-palette (pooled and per
+    colour) and shape fit (pooled, and per shape as a ratio to renders of the same captions)."""
+    g = geometry.fidelity(fake, wanted)
+    out = {k: round(g[k], 4) for k in ("fidelity", "strict", "off_palette", "shape_fit")}
+    colors = np.array([a["color"] for a in attrs])
+    kinds = np.array([a["shape"] for a in attrs])
+    out["off_palette_per_color"] = {
+        c: round(geometry.fidelity(fake[colors == c], [wanted[i] for i in np.flatnonzero(colors == c)])
+                 ["off_palette"], 4) for c in shapes.VALUES["color"] if (colors == c).any()}
+    out["shape_fit_vs_renders"] = {}
+    for k in shapes.SHAPES:
+        idx = np.flatnonzero(kinds == k)
+        if len(idx):
+            w = [wanted[i] for i in idx]
+            fit_fake = geometry.fidelity(fake[idx], w)["shape_fit"]
+            fit_real = geometry.fidelity(renders[idx], w)["shape_fit"]
+            out["shape_fit_vs_renders"][k] = round(fit_fake / fit_real, 3)
+    return out
+
+
 def judge(model, n: int, seed: int = 0) -> dict:
     out = {}
     for split in ("test", "compositional"):
         renders, captions, attrs = shapes.sample(n, split, seed=seed + 7)
         wanted = [text.parse(c) for c in captions]
         fake = model.generate(captions, seed=seed)
-        g = geometry.fidelity(fake, wanted)
-        out[split] = {k: round(g[k], 4) for k in ("fidelity", "strict", "off_palette", "shape_fit")}
+        p = pixels(fake, renders, wanted, attrs)
+        out[split] = {k: p[k] for k in ("fidelity", "strict", "off_palette", "shape_fit")}
         if split != "test":
             continue
-        colors = np.array([a["color"] for a in attrs])
-        kinds = np.array([a["shape"] for a in attrs])
-        out["off_palette_per_color"] = {
-            c: round(geometry.fidelity(fake[colors == c], [wanted[i] for i in np.flatnonzero(colors == c)])
-                     ["off_palette"], 4) for c in shapes.VALUES["color"] if (colors == c).any()}
-        out["shape_fit_vs_renders"] = {}
-        for k in shapes.SHAPES:
-            idx = np.flatnonzero(kinds == k)
-            if len(idx):
-                w = [wanted[i] for i in idx]
-                fit_fake = geometry.fidelity(fake[idx], w)["shape_fit"]
-                fit_real = geometry.fidelity(renders[idx], w)["shape_fit"]
-                out["shape_fit_vs_renders"][k] = round(fit_fake / fit_real, 3)
+        out["off_palette_per_color"] = p["off_palette_per_color"]
+        out["shape_fit_vs_renders"] = p["shape_fit_vs_renders"]
         clip = api.load_clip()
         ref = clip.encode_images(shapes.sample(n, "test", seed=seed + 8)[0])
         feats = clip.encode_images(fake)
         out["fid"] = round(float(metrics.fid(feats, ref)), 5)
         out["kid_x1000"] = round(1_000 * float(metrics.kid(feats, ref, seed=seed)[0]), 4)
     return out
+
+
+class Curve(keras.callbacks.Callback):
+    """The pixel measures every ``every`` x 500 steps, with the run's seconds so far.
+
+    ``seconds`` counts from ``t_start`` (before the text encoder and the data: the whole
+    run, as ``train_s``) and leaves out the time spent here measuring.
+    """
+
+    def __init__(self, t_start: float, every: int = 1, n: int = 400, seed: int = 11):
+        super().__init__()
+        self.t_start, self.every, self.rows, self.spent = t_start, int(every), [], 0.0
+        self.splits = {}
+        for split in ("test", "compositional"):
+            renders, captions, attrs = shapes.sample(n, split, seed=seed)
+            self.splits[split] = (renders, captions, [text.parse(c) for c in captions], attrs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every:
+            return
+        t0 = time.perf_counter()
+        row = {"step": int(self.model.step.numpy()),
+               "seconds": round(t0 - self.t_start - self.spent, 1)}
+        for split, (renders, captions, wanted, attrs) in self.splits.items():
+            p = pixels(self.model.sampler.generate(captions, seed=0), renders, wanted, attrs)
+            row[split] = p if split == "test" else {k: p[k] for k in ("fidelity", "strict", "off_palette")}
+        row["worst_color"] = max(row["test"]["off_palette_per_color"].values())
+        row["worst_fit"] = min(row["test"]["shape_fit_vs_renders"].values())
+        self.rows.append(row)
+        self.spent += time.perf_counter() - t0
+        print(json.dumps({k: row[k] for k in ("step", "seconds", "worst_color", "worst_fit")}
+                         | {s: row[s]["fidelity"] for s in self.splits}), flush=True)
 
 
 def main(argv=None):
@@ -84,6 +130,9 @@ def main(argv=None):
     ap.add_argument("-n", type=int, default=1_000)
     ap.add_argument("--extend", metavar="NAME", default=None,
                     help="continue run NAME (a copy of it) to --set steps=N, instead of from scratch")
+    ap.add_argument("--curve", type=int, default=0, metavar="EVERY",
+                    help="also measure the pixels every EVERY x 500 steps on 400 prompts per "
+                         "split (row key 'curve'; the seconds leave the measuring out)")
     args = ap.parse_args(argv)
     overrides = parse_sets(args.set)
     config = t2i.T2IConfig.for_preset("cpu", model=args.model, **overrides)
@@ -98,11 +147,15 @@ def main(argv=None):
                  "from_step": int(json.loads((source / "config.json").read_text())["steps"])}
     t0 = time.perf_counter()
     clip = api.DEFAULT_CLIP if args.model == "gan" else None
-    model = t2i.train(config, out_dir, resume=bool(args.extend), verbose=2, clip=clip)
-    seconds = time.perf_counter() - t0
+    curve = [Curve(t0, args.curve)] if args.curve else []
+    model = t2i.train(config, out_dir, resume=bool(args.extend), verbose=2, clip=clip,
+                      callbacks=curve)
+    seconds = time.perf_counter() - t0 - sum(c.spent for c in curve)
     row = {"model": args.model, "overrides": overrides, "steps": config.steps, **start,
            "train_s": round(seconds), "load_avg": round(os.getloadavg()[0], 2),
            **judge(model, args.n)}
+    if curve:
+        row["curve"] = curve[0].rows
     print(json.dumps(row, indent=1))
     saved = json.loads(OUT.read_text()) if OUT.is_file() else {}
     saved[args.name] = row
