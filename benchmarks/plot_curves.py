@@ -39,7 +39,8 @@ def plot(rows: dict, out: Path):
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for (name, row), color in zip(rows.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
         s = series(row)
-        label = f"{name} (batch {row['overrides'].get('batch_size', 64)})"
+        o = row["overrides"]
+        label = f"width {o.get('width', 40)}, batch {o.get('batch_size', 64)}"
         axes[0].plot(s["minutes"], s["test"], "-", color=color, label=f"{label}: test")
         axes[0].plot(s["minutes"], s["held-out"], "--", color=color, label=f"{label}: held-out")
         axes[0].plot(s["minutes"], s["strict"], ":", color=color, label=f"{label}: strict")
