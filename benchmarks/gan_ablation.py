@@ -32,10 +32,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from dalle_edu import api, geometry, metrics, t2i, text  # noqa: E402
+from dalle_edu import api, evaluation, geometry, metrics, t2i, text  # noqa: E402
 from dalle_edu.data import shapes  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "gan_ablation.json"
@@ -90,36 +89,32 @@ def judge(model, n: int, seed: int = 0) -> dict:
     return out
 
 
-class Curve(keras.callbacks.Callback):
-    """The pixel measures every ``every`` x 500 steps, with the run's seconds so far.
+class Curve(evaluation.GeometryLog):
+    """``GeometryLog`` with every pixel measure of ``pixels`` and the run's seconds so far.
 
-    ``seconds`` counts from ``t_start`` (before the text encoder and the data: the whole
-    run, as ``train_s``) and leaves out the time spent here measuring.
+    ``seconds`` in a row counts from ``t_start`` (before the text encoder and the data:
+    the whole run, as ``train_s``) and leaves out the time spent measuring (``self.seconds``).
     """
 
     def __init__(self, t_start: float, every: int = 1, n: int = 400, seed: int = 11):
-        super().__init__()
-        self.t_start, self.every, self.rows, self.spent = t_start, int(every), [], 0.0
-        self.splits = {}
-        for split in ("test", "compositional"):
-            renders, captions, attrs = shapes.sample(n, split, seed=seed)
-            self.splits[split] = (renders, captions, [text.parse(c) for c in captions], attrs)
+        super().__init__(every, n=n, seed=seed, verbose=False)
+        self.t_start = t_start
+        self.renders = {split: shapes.sample(n, split, seed=seed)[0] for split in self.prompts}
 
-    def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every:
-            return
+    def measure(self, model, step) -> dict:
         t0 = time.perf_counter()
-        row = {"step": int(self.model.step.numpy()),
-               "seconds": round(t0 - self.t_start - self.spent, 1)}
-        for split, (renders, captions, wanted, attrs) in self.splits.items():
-            p = pixels(self.model.sampler.generate(captions, seed=0), renders, wanted, attrs)
+        row = {"step": int(step), "seconds": round(t0 - self.t_start - self.seconds, 1)}
+        for split, (captions, attrs) in self.prompts.items():
+            wanted = [text.parse(c) for c in captions]
+            p = pixels(model.generate(captions, seed=0), self.renders[split], wanted, attrs)
             row[split] = p if split == "test" else {k: p[k] for k in ("fidelity", "strict", "off_palette")}
         row["worst_color"] = max(row["test"]["off_palette_per_color"].values())
         row["worst_fit"] = min(row["test"]["shape_fit_vs_renders"].values())
         self.rows.append(row)
-        self.spent += time.perf_counter() - t0
+        self.seconds += time.perf_counter() - t0
         print(json.dumps({k: row[k] for k in ("step", "seconds", "worst_color", "worst_fit")}
-                         | {s: row[s]["fidelity"] for s in self.splits}), flush=True)
+                         | {s: row[s]["fidelity"] for s in self.prompts}), flush=True)
+        return row
 
 
 def main(argv=None):
@@ -150,7 +145,7 @@ def main(argv=None):
     curve = [Curve(t0, args.curve)] if args.curve else []
     model = t2i.train(config, out_dir, resume=bool(args.extend), verbose=2, clip=clip,
                       callbacks=curve)
-    seconds = time.perf_counter() - t0 - sum(c.spent for c in curve)
+    seconds = time.perf_counter() - t0 - sum(c.seconds for c in curve)
     row = {"model": args.model, "overrides": overrides, "steps": config.steps, **start,
            "train_s": round(seconds), "load_avg": round(os.getloadavg()[0], 2),
            **judge(model, args.n)}
