@@ -2,6 +2,7 @@
 
 import json
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -74,6 +75,23 @@ def test_resume_continues_exactly(tiny_model, tmp_path):
     resumed = t2i.train(t2i.T2IConfig(**TINY), tmp_path, resume=True, verbose=0, checkpoint_every=6)
     for w_full, w_resumed in zip(model.generator.get_weights(), resumed.generator.get_weights()):
         np.testing.assert_array_equal(w_full, w_resumed)
+
+
+def test_resuming_a_decayed_run_for_more_steps_says_it_is_another_run(tiny_model, tmp_path):
+    decay = {**TINY, "lr_decay": 0.5}
+    t2i.train(t2i.T2IConfig(**{**decay, "steps": 6}), tmp_path / "a", verbose=0, checkpoint_every=6)
+    with pytest.warns(UserWarning, match="jumps back up"):
+        longer = t2i.train(t2i.T2IConfig(**decay), tmp_path / "a", resume=True, verbose=0,
+                           checkpoint_every=6)
+    # and it is indeed not the 12-step decayed run from scratch
+    fresh = t2i.train(t2i.T2IConfig(**decay), tmp_path / "b", verbose=0, checkpoint_every=6)
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(longer.generator.get_weights(), fresh.generator.get_weights()))
+    # resuming the same run (interrupted, or already finished) is exact and says nothing
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t2i.train(t2i.T2IConfig(**decay), tmp_path / "b", resume=True, verbose=0, checkpoint_every=6)
+    assert not [w for w in caught if "learning-rate schedule" in str(w.message)]
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path):

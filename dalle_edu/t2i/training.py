@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import warnings
 from pathlib import Path
 
 from dalle_edu import callbacks as cbs
@@ -44,8 +45,9 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
         if latest_checkpoint(ckpt_dir) is None:
             raise ValueError(f"--resume: no checkpoint in {ckpt_dir}")
         clip_image = None
+        saved = T2IConfig.from_dict(json.loads((out_dir / "config.json").read_text()))
+        _warn_if_schedule_moves(saved, config)
         if config.text_encoder == "clip":  # the mini-CLIP the checkpoints were trained with
-            saved = T2IConfig.from_dict(json.loads((out_dir / "config.json").read_text()))
             config = dataclasses.replace(config, clip=saved.clip)
             if config.clip_weight:
                 from dalle_edu.clip import MiniCLIP
@@ -87,6 +89,24 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
     model = TextToImage(config, encoder, gan.ema_generator or gan.generator)
     model.save(out_dir)
     return model
+
+
+def _warn_if_schedule_moves(saved: T2IConfig, config: T2IConfig) -> None:
+    """Resuming is exact for the same run; with a decaying rate, more steps are another run.
+
+    ``lr_decay`` ties the learning rate to ``steps``: a 6,000-step run with ``lr_decay=0.5``
+    has reached a rate of 0 at its end, and resuming it with ``steps=16_000`` raises the rate
+    back to the full one (a warm restart), unlike a 16,000-step run from scratch.
+    """
+    if (saved.steps, saved.lr_decay) == (config.steps, config.lr_decay):
+        return
+    if saved.lr_decay or config.lr_decay:
+        warnings.warn(
+            f"resuming a {saved.steps:,}-step run (lr_decay={saved.lr_decay}) as a "
+            f"{config.steps:,}-step run (lr_decay={config.lr_decay}): the learning-rate "
+            "schedule follows the new steps from where the checkpoint stands, so the rate "
+            "jumps back up instead of staying where the first run left it; to train "
+            f"exactly as one {config.steps:,}-step run, start a fresh one", stacklevel=3)
 
 
 def _mini_clip(config: T2IConfig, clip):
