@@ -1,7 +1,7 @@
 """The ``dalle-edu`` command.
 
     dalle-edu generate "a big red circle at the top left" -n 8 -o grid.png
-    dalle-edu train --preset cpu [--out runs/t2i] [--resume]
+    dalle-edu train --preset cpu [--out runs/t2i] [--resume] [--steps N] [--set KEY=VALUE ...]
     dalle-edu evaluate [--weights runs/t2i]
     dalle-edu notebooks --out course_output [--preset cpu] [--only 01]
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import re
 import sys
@@ -140,11 +141,27 @@ def _generate(args) -> int:
     return 0
 
 
+def _config_overrides(pairs) -> dict:
+    """``["width=40", "lr=2e-4", "text_encoder=clip"]`` -> config overrides (JSON values, else text)."""
+    out = {}
+    for pair in pairs or ():
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set takes KEY=VALUE pairs (e.g. width=40), got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
 def _train(args) -> int:
     from dalle_edu import api, presets
 
     preset = args.preset or presets.detect()
-    overrides = {"steps": args.steps} if args.steps else {}
+    overrides = _config_overrides(args.set)
+    if args.steps:
+        overrides["steps"] = args.steps
     what = {"clip": "a mini-CLIP", "dalle": "the token model 'dalle' (tokenizer, then transformer)"}.get(
         args.model, f"the text-to-image GAN {args.model!r}")
     where = "" if args.model == "clip" else f"; checkpoints in {args.out}/checkpoints"
@@ -207,6 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="runs/t2i", help="folder for checkpoints and the trained model")
     t.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     t.add_argument("--steps", type=int, default=None, help="override the preset's number of steps")
+    t.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
+                   help="override the preset's config, e.g. --set width=40 batch_size=64 lr=2e-4 "
+                        "(the shipped gan-labels recipe, with --steps 16000)")
     t.add_argument("--model", default="gan-labels", choices=("gan-labels", "gan", "dalle", "clip"),
                    help="what to train (default gan-labels; gan: label-free; dalle: tokenizer + "
                         "transformer; clip: mini-CLIP)")

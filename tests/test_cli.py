@@ -128,6 +128,21 @@ def test_train_a_mini_clip(tmp_path, capsys):
     assert err.startswith("dalle-edu: error:") and "--resume" in err and "\n" not in err
 
 
+def test_train_set_overrides_the_config_and_rejects_bad_keys(tmp_path, capsys):
+    out = tmp_path / "t2i"
+    tiny = ["n_train=64", "encoder_steps=10", "batch_size=8", "latent_dim=8", "width=8"]
+    assert cli.main(["train", "--preset", "smoke", "--out", str(out), "--steps", "2",
+                     "--set", *tiny, "lr=4e-4"]) == 0
+    saved = json.loads((out / "config.json").read_text())
+    assert (saved["width"], saved["lr"], saved["steps"], saved["batch_size"]) == (8, 4e-4, 2, 8)
+    capsys.readouterr()
+    for bad, says in (("widht=8", "unknown T2IConfig keys: widht"), ("width", "KEY=VALUE")):
+        assert cli.main(["train", "--preset", "smoke", "--out", str(tmp_path / "x"),
+                         "--set", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("dalle-edu: error:") and says in err and "\n" not in err
+
+
 def test_evaluate_prints_every_measure_beside_real_renders(capsys):
     assert cli.main(["evaluate", "--model", "gan-labels", "-n", "200"]) == 0
     out = capsys.readouterr().out
