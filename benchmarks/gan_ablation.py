@@ -117,6 +117,11 @@ class Curve(evaluation.GeometryLog):
         return row
 
 
+def trained(config) -> dict:
+    """What a row was trained with, in full: the cpu preset it overrides changes over time."""
+    return {k: v for k, v in config.to_dict().items() if k != "clip"}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--name", required=True)
@@ -146,7 +151,8 @@ def main(argv=None):
     model = t2i.train(config, out_dir, resume=bool(args.extend), verbose=2, clip=clip,
                       callbacks=curve)
     seconds = time.perf_counter() - t0 - sum(c.seconds for c in curve)
-    row = {"model": args.model, "overrides": overrides, "steps": config.steps, **start,
+    row = {"model": args.model, "overrides": overrides, "config": trained(config),
+           "steps": config.steps, **start,
            "train_s": round(seconds), "load_avg": round(os.getloadavg()[0], 2),
            **judge(model, args.n)}
     if curve:

@@ -35,12 +35,21 @@ def series(row):
             "worst shape fit": [p["worst_fit"] for p in c]}
 
 
+# the cpu preset of "gan-labels" that rows without a "config" overrode (until issue 11's lr)
+OLD_PRESET = {"width": 40, "batch_size": 64, "lr": 2e-4}
+
+
+def describe(row) -> str:
+    """'width 32, batch 32, lr 0.0008': the run's own config, or the old preset overridden."""
+    c = row.get("config") or {**OLD_PRESET, **row["overrides"]}
+    return f"width {c['width']}, batch {c['batch_size']}, lr {c['lr']:g}"
+
+
 def plot(rows: dict, out: Path):
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
     for (name, row), color in zip(rows.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"]):
         s = series(row)
-        o = row["overrides"]
-        label = f"width {o.get('width', 40)}, batch {o.get('batch_size', 64)}"
+        label = describe(row)
         axes[0].plot(s["minutes"], s["test"], "-", color=color, label=f"{label}: test")
         axes[0].plot(s["minutes"], s["held-out"], "--", color=color, label=f"{label}: held-out")
         axes[0].plot(s["minutes"], s["strict"], ":", color=color, label=f"{label}: strict")
