@@ -35,17 +35,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 
 from dalle_edu import api, evaluation, geometry, metrics, t2i, text  # noqa: E402
+from dalle_edu.cli import config_overrides  # noqa: E402
 from dalle_edu.data import shapes  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "gan_ablation.json"
-
-
-def parse_sets(pairs) -> dict:
-    out = {}
-    for pair in pairs or ():
-        key, value = pair.split("=", 1)
-        out[key] = json.loads(value) if value not in ("None", "none") else None
-    return out
 
 
 def pixels(fake, renders, wanted, attrs) -> dict:
@@ -134,7 +127,7 @@ def main(argv=None):
                     help="also measure the pixels every EVERY x 500 steps on 400 prompts per "
                          "split (row key 'curve'; the seconds leave the measuring out)")
     args = ap.parse_args(argv)
-    overrides = parse_sets(args.set)
+    overrides = config_overrides(args.set)
     config = t2i.T2IConfig.for_preset("cpu", model=args.model, **overrides)
     out_dir = Path("runs/ablation") / args.name
     start = {}

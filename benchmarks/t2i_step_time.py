@@ -18,7 +18,7 @@ import numpy as np
 
 from dalle_edu import presets, t2i
 from dalle_edu.callbacks import EpochTimer
-from gan_ablation import parse_sets
+from dalle_edu.cli import config_overrides
 
 
 def main():
@@ -32,7 +32,7 @@ def main():
     ap.add_argument("--set", nargs="*", default=[], help="config overrides, key=json-value")
     args = ap.parse_args()
     overrides = {k: v for k, v in (("loss", args.loss), ("n_critic", args.n_critic)) if v is not None}
-    overrides.update(parse_sets(args.set))
+    overrides.update(config_overrides(args.set))
     config = t2i.T2IConfig.for_preset(args.preset, model=args.model, **overrides)
     presets.set_seed(config.seed)
     if args.model == "gan":  # conditioned on the shipped mini-CLIP's frozen text tower

@@ -141,15 +141,19 @@ def _generate(args) -> int:
     return 0
 
 
-def _config_overrides(pairs) -> dict:
-    """``["width=40", "lr=2e-4", "text_encoder=clip"]`` -> config overrides (JSON values, else text)."""
+def config_overrides(pairs) -> dict:
+    """``["width=40", "lr=2e-4", "d_lr=None", "text_encoder=clip"]`` -> config overrides.
+
+    Values are JSON (``None`` also reads as null), else text. ``--set`` of ``dalle-edu
+    train`` and of the benchmarks.
+    """
     out = {}
     for pair in pairs or ():
         key, sep, value = pair.partition("=")
         if not sep or not key:
             raise UsageError(f"--set takes KEY=VALUE pairs (e.g. width=40), got {pair!r}")
         try:
-            out[key] = json.loads(value)
+            out[key] = None if value in ("None", "none") else json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
     return out
@@ -159,7 +163,7 @@ def _train(args) -> int:
     from dalle_edu import api, presets
 
     preset = args.preset or presets.detect()
-    overrides = _config_overrides(args.set)
+    overrides = config_overrides(args.set)
     if args.steps:
         overrides["steps"] = args.steps
     what = {"clip": "a mini-CLIP", "dalle": "the token model 'dalle' (tokenizer, then transformer)"}.get(
