@@ -316,12 +316,11 @@ class GAN(keras.Model):
                 term = self.extra_d_loss(real_extras, cond, extra)
                 if term is not None:
                     d_loss += term
+                critic = (lambda x: self._D_logits(x, cond)[0])  # D's score, for penalties
                 if self.loss_pair.gradient_penalty:
-                    critic = (lambda x: self._D_logits(x, cond)[0])
                     d_loss += self.gp_weight * distribute.gradient_penalty(
                         critic, real, fake, self.seed_generator)
                 if self.r1_gamma:  # one more D call, on the real batch alone
-                    critic = (lambda x: self._D_logits(x, cond)[0])
                     d_loss += 0.5 * self.r1_gamma * losses.r1_penalty(critic, real)
             self._apply(self.d_optimizer, d_loss, D_vars, tape)
             self.d_loss_tracker.update_state(d_loss)
