@@ -92,6 +92,9 @@ def test_resuming_a_decayed_run_for_more_steps_says_it_is_another_run(tiny_model
         warnings.simplefilter("always")
         t2i.train(t2i.T2IConfig(**decay), tmp_path / "b", resume=True, verbose=0, checkpoint_every=6)
     assert not [w for w in caught if "learning-rate schedule" in str(w.message)]
+    # a new learning rate would be silently replaced by the checkpoint's: an error instead
+    with pytest.raises(ValueError, match="restore the learning rate they were saved with"):
+        t2i.train(t2i.T2IConfig(**{**decay, "lr": 4e-4}), tmp_path / "b", resume=True, verbose=0)
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
