@@ -102,7 +102,9 @@ def resume(gan, path):
     """Restore a checkpoint (a ``.npz`` file, or a directory: its latest) into ``gan``; returns step k.
 
     Everything is checked before anything is assigned: a checkpoint of another
-    architecture raises ``ValueError`` naming the first variable that differs.
+    architecture raises ``ValueError`` naming the first variable that differs, and so does
+    an optimizer compiled with another constant learning rate than the one saved (its
+    ``learning_rate`` is a variable the checkpoint restores: the new rate would be ignored).
     """
     path = Path(path)
     file = latest_checkpoint(path) if path.is_dir() else path
@@ -126,6 +128,13 @@ def resume(gan, path):
                         f"checkpoint {file} does not fit this model: {group} variable #{i} is "
                         f"'{name}' with shape {tuple(shape)} in the checkpoint but '{_name(v)}' "
                         f"with shape {tuple(v.shape)} in the model")
+                if name.endswith("learning_rate"):
+                    was, now = float(data[f"{group}/{i:04d}"]), float(np.asarray(v))
+                    if not np.isclose(was, now, rtol=1e-6, atol=0.0):
+                        raise ValueError(
+                            f"checkpoint {file} was saved with learning rate {was:g} for the "
+                            f"{group}, and a resumed run restores it: this one asks for "
+                            f"{now:g}, which would be ignored; train a new run to change it")
         for group, variables in groups.items():
             for i, v in enumerate(variables):
                 v.assign(data[f"{group}/{i:04d}"])

@@ -92,9 +92,16 @@ def test_resuming_a_decayed_run_for_more_steps_says_it_is_another_run(tiny_model
         warnings.simplefilter("always")
         t2i.train(t2i.T2IConfig(**decay), tmp_path / "b", resume=True, verbose=0, checkpoint_every=6)
     assert not [w for w in caught if "learning-rate schedule" in str(w.message)]
-    # a new learning rate would be silently replaced by the checkpoint's: an error instead
-    with pytest.raises(ValueError, match="restore the learning rate they were saved with"):
-        t2i.train(t2i.T2IConfig(**{**decay, "lr": 4e-4}), tmp_path / "b", resume=True, verbose=0)
+
+
+def test_resuming_with_another_constant_rate_is_a_clear_error(tmp_path):
+    # the optimizers' checkpoints restore their rate, so a new one would be silently
+    # ignored: an error instead, and the folder's record of the run is left as it was
+    short = t2i.T2IConfig(**{**TINY, "steps": 6})
+    t2i.train(short, tmp_path, verbose=0, checkpoint_every=6)
+    with pytest.raises(ValueError, match="saved with learning rate 0.0002 .* asks for 0.0004"):
+        t2i.train(t2i.T2IConfig(**{**TINY, "lr": 4e-4}), tmp_path, resume=True, verbose=0)
+    assert json.loads((tmp_path / "config.json").read_text())["lr"] == 2e-4  # the default
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path):

@@ -46,7 +46,7 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
             raise ValueError(f"--resume: no checkpoint in {ckpt_dir}")
         clip_image = None
         saved = T2IConfig.from_dict(json.loads((out_dir / "config.json").read_text()))
-        _check_resumable(saved, config)
+        _warn_if_schedule_moves(saved, config)
         if config.text_encoder == "clip":  # the mini-CLIP the checkpoints were trained with
             config = dataclasses.replace(config, clip=saved.clip)
             if config.clip_weight:
@@ -71,7 +71,8 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
             encoder = build_text_encoder(config.embed_dim)
             pretrain_text_encoder(encoder, config.encoder_steps, seed=config.seed)
         encoder.save_weights(enc_path)
-    (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+    if not resume:  # a resumed run keeps the folder's record until it ends (model.save)
+        (out_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=1) + "\n")
 
     steps_per_epoch = min(STEPS_PER_EPOCH, config.steps)
     if config.steps % steps_per_epoch:
@@ -91,21 +92,14 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
     return model
 
 
-def _check_resumable(saved: T2IConfig, config: T2IConfig) -> None:
-    """Resuming is exact for the same run; a new learning rate or, with a decay, more steps
-    make another run.
+def _warn_if_schedule_moves(saved: T2IConfig, config: T2IConfig) -> None:
+    """Resuming is exact for the same run; with a decaying rate, more steps are another run.
 
-    The optimizers' checkpoints hold their learning rate, so a resumed run keeps the saved
-    one: a different ``lr`` or ``d_lr`` would be ignored, and is an error instead.
     ``lr_decay`` ties the rate to ``steps``: a 6,000-step run with ``lr_decay=0.5`` has
     reached a rate of 0 at its end, and resuming it with ``steps=16_000`` raises the rate
-    back to the full one (a warm restart), unlike a 16,000-step run from scratch: a warning.
+    back to the full one (a warm restart), unlike a 16,000-step run from scratch. (A new
+    constant rate is refused by ``checkpoint.resume``, for every model.)
     """
-    if (saved.lr, saved.d_lr) != (config.lr, config.d_lr):
-        raise ValueError(
-            f"--resume continues a run exactly, and its optimizers restore the learning rate "
-            f"they were saved with (lr={saved.lr:g}, d_lr={saved.d_lr}), not lr={config.lr:g}, "
-            f"d_lr={config.d_lr}: train a new run (another --out) to change it")
     if (saved.steps, saved.lr_decay) == (config.steps, config.lr_decay):
         return
     if saved.lr_decay or config.lr_decay:
