@@ -120,6 +120,13 @@ def resume(gan, path):
         for group, variables in groups.items():
             saved = manifest[group]
             if len(saved) != len(variables):
+                was = any(name.endswith("learning_rate") for name, *_ in saved)
+                if was != any(_name(v).endswith("learning_rate") for v in variables):
+                    raise ValueError(
+                        f"checkpoint {file} was saved by a {group} with a "
+                        f"{'constant learning rate' if was else 'learning-rate schedule'}, and "
+                        f"this one has {'a schedule' if was else 'a constant rate'}: a resumed "
+                        "run keeps its schedule; train a new run to change it")
                 raise ValueError(f"checkpoint {file} does not fit this model: the {group} has "
                                  f"{len(saved)} variables in the checkpoint but {len(variables)} in the model")
             for i, (v, (name, shape, _)) in enumerate(zip(variables, saved)):

@@ -104,6 +104,31 @@ def test_resuming_with_another_constant_rate_is_a_clear_error(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["lr"] == 2e-4  # the default
 
 
+def test_a_step_schedule_drops_at_a_step_so_more_steps_continue_it_exactly(tiny_model, tmp_path):
+    sched = t2i.gan.StepDown(8e-4, at=3, factor=0.25)
+    np.testing.assert_allclose([float(sched(s)) for s in range(5)], [8e-4] * 3 + [2e-4] * 2)
+    drop = {**TINY, "lr_drop_at": 3, "lr_drop": 0.25, "n_critic": 2}
+    gan = t2i.build_gan(t2i.T2IConfig(**drop))
+    assert gan.d_optimizer._learning_rate.at == 6  # D updates twice a step
+    # a 6-step run resumed to 12 steps is the 12-step run: the drop is at step 3 in both
+    t2i.train(t2i.T2IConfig(**{**drop, "steps": 6}), tmp_path / "a", verbose=0, checkpoint_every=6)
+    longer = t2i.train(t2i.T2IConfig(**drop), tmp_path / "a", resume=True, verbose=0)
+    fresh = t2i.train(t2i.T2IConfig(**drop), tmp_path / "b", verbose=0, checkpoint_every=6)
+    for a, b in zip(longer.generator.get_weights(), fresh.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    with pytest.warns(UserWarning, match="not one run of the new schedule"):  # a moved drop
+        t2i.train(t2i.T2IConfig(**{**drop, "lr_drop_at": 5}), tmp_path / "b", resume=True,
+                  verbose=0)
+    # a constant-rate run cannot be resumed with a schedule (nor the other way round)
+    constant = shutil.copytree(tiny_model[0], tmp_path / "c")
+    with pytest.raises(ValueError, match="constant learning rate, and this one has a schedule"):
+        t2i.train(t2i.T2IConfig(**{**TINY, "lr_drop_at": 3}), constant, resume=True, verbose=0)
+    with pytest.raises(ValueError, match="choose one"):
+        t2i.T2IConfig.from_dict({**TINY, "lr_drop_at": 3, "lr_decay": 0.5})
+    with pytest.raises(ValueError, match="a factor in"):
+        t2i.T2IConfig.from_dict({**TINY, "lr_drop_at": 3, "lr_drop": 0.0})
+
+
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="nothing to resume"):
         t2i.train(t2i.T2IConfig(**TINY), tmp_path / "empty", resume=True, verbose=0)

@@ -42,6 +42,11 @@ class T2IConfig:
     # the last lr_decay share of the steps: both learning rates fall linearly to 0
     # (BigGAN-style annealing; 0 = constant); ``t2i.gan.HoldThenLinear``
     lr_decay: float = 0.0
+    # a step schedule: from G's update lr_drop_at on (0 = never), both learning rates are
+    # lr_drop x their own — fast early, slow late; the boundary is a step, not a share of
+    # the steps, so resuming the run for more steps continues it exactly; ``t2i.gan.StepDown``
+    lr_drop_at: int = 0
+    lr_drop: float = 0.25
     # two time-scale update rule (Heusel et al. 2017): D's own learning rate; None = lr
     d_lr: float | None = None
     # spectral normalisation of D's weights (Miyato et al. 2018), which the hinge +
@@ -77,6 +82,11 @@ class T2IConfig:
             raise ValueError(f"text_encoder must be 'labels' or 'clip', got {config.text_encoder!r}")
         if not 0.0 <= config.lr_decay <= 1.0:
             raise ValueError(f"lr_decay is a share of the steps, in [0, 1]; got {config.lr_decay!r}")
+        if config.lr_drop_at and config.lr_decay:
+            raise ValueError("lr_drop_at and lr_decay are two schedules; choose one")
+        if config.lr_drop_at < 0 or not 0.0 < config.lr_drop <= 1.0:
+            raise ValueError(f"lr_drop_at is a step (>= 0) and lr_drop a factor in (0, 1]; got "
+                             f"{config.lr_drop_at!r} and {config.lr_drop!r}")
         if config.text_encoder == "labels" and (config.contrastive_weight or config.clip_weight):
             raise ValueError("contrastive_weight and clip_weight need text_encoder='clip' "
                              "(caption embeddings)")

@@ -203,6 +203,19 @@ class HoldThenLinear(keras.optimizers.schedules.LearningRateSchedule):
         return {"lr": self.lr, "steps": self.steps, "decay_steps": self.decay_steps}
 
 
+class StepDown(keras.optimizers.schedules.LearningRateSchedule):
+    """``lr`` for the first ``at`` updates, ``lr * factor`` from then on (a step schedule)."""
+
+    def __init__(self, lr: float, at: int, factor: float):
+        self.lr, self.at, self.factor = float(lr), int(at), float(factor)
+
+    def __call__(self, step):
+        return ops.where(ops.cast(step, "int64") < self.at, self.lr, self.lr * self.factor)
+
+    def get_config(self):
+        return {"lr": self.lr, "at": self.at, "factor": self.factor}
+
+
 def build_generator(config: T2IConfig):
     """The FiLM DCGAN generator ``G([z, cond])`` for ``config`` (built in its precision)."""
     with presets.precision(config.precision):
@@ -242,12 +255,14 @@ def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
     else:
         gan = TextToImageGAN(G, D, c.latent_dim, aux_weight=c.aux_weight, gan_int=c.gan_int,
                              mode_seeking=c.mode_seeking, **common)
-    def opt(lr, updates):  # SNGAN's betas; the optimizer counts its own updates
+    def opt(lr, per_step):  # SNGAN's betas; the optimizer counts its own updates
         if c.lr_decay:
-            lr = HoldThenLinear(lr, updates, round(c.lr_decay * updates))
+            lr = HoldThenLinear(lr, c.steps * per_step, round(c.lr_decay * c.steps * per_step))
+        elif c.lr_drop_at:
+            lr = StepDown(lr, c.lr_drop_at * per_step, c.lr_drop)
         return keras.optimizers.Adam(lr, beta_1=0.0, beta_2=0.9)
 
-    gan.compile(opt(c.lr, c.steps), opt(c.d_lr or c.lr, c.steps * c.n_critic), loss=c.loss,
+    gan.compile(opt(c.lr, 1), opt(c.d_lr or c.lr, c.n_critic), loss=c.loss,
                 jit_compile=c.jit_compile)
     return gan
 

@@ -98,8 +98,17 @@ def _warn_if_schedule_moves(saved: T2IConfig, config: T2IConfig) -> None:
     ``lr_decay`` ties the rate to ``steps``: a 6,000-step run with ``lr_decay=0.5`` has
     reached a rate of 0 at its end, and resuming it with ``steps=16_000`` raises the rate
     back to the full one (a warm restart), unlike a 16,000-step run from scratch. (A new
-    constant rate is refused by ``checkpoint.resume``, for every model.)
+    constant rate is refused by ``checkpoint.resume``, for every model.) A step schedule
+    (``lr_drop_at``) drops at a step, not at a share of the steps: more steps continue it
+    exactly, but a moved drop is another run.
     """
+    moved = (saved.lr_drop_at, saved.lr_drop) != (config.lr_drop_at, config.lr_drop)
+    if moved and saved.lr_drop_at and config.lr_drop_at:  # (constant <-> schedule: refused)
+        warnings.warn(
+            f"resuming a run whose rates drop x{saved.lr_drop} at step {saved.lr_drop_at:,} "
+            f"with a drop x{config.lr_drop} at step {config.lr_drop_at:,}: the steps already "
+            "trained followed the old schedule, so this is not one run of the new schedule "
+            "unless the checkpoint lies before both drops", stacklevel=3)
     if (saved.steps, saved.lr_decay) == (config.steps, config.lr_decay):
         return
     if saved.lr_decay or config.lr_decay:
