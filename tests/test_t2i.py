@@ -105,11 +105,12 @@ def test_resuming_with_another_constant_rate_is_a_clear_error(tmp_path):
 
 
 def test_a_step_schedule_drops_at_a_step_so_more_steps_continue_it_exactly(tiny_model, tmp_path):
-    sched = t2i.gan.StepDown(8e-4, at=3, factor=0.25)
-    np.testing.assert_allclose([float(sched(s)) for s in range(5)], [8e-4] * 3 + [2e-4] * 2)
     drop = {**TINY, "lr_drop_at": 3, "lr_drop": 0.25, "n_critic": 2}
-    gan = t2i.build_gan(t2i.T2IConfig(**drop))
-    assert gan.d_optimizer._learning_rate.at == 6  # D updates twice a step
+    gan = t2i.build_gan(t2i.T2IConfig(**{**drop, "lr": 8e-4}))
+    sched = gan.g_optimizer._learning_rate
+    np.testing.assert_allclose([float(sched(s)) for s in range(5)], [8e-4] * 3 + [2e-4] * 2)
+    d_sched = gan.d_optimizer._learning_rate  # D updates twice a step: drops at update 6
+    np.testing.assert_allclose([float(d_sched(s)) for s in (5, 6)], [8e-4, 2e-4])
     # a 6-step run resumed to 12 steps is the 12-step run: the drop is at step 3 in both
     t2i.train(t2i.T2IConfig(**{**drop, "steps": 6}), tmp_path / "a", verbose=0, checkpoint_every=6)
     longer = t2i.train(t2i.T2IConfig(**drop), tmp_path / "a", resume=True, verbose=0)

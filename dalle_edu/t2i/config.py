@@ -44,7 +44,7 @@ class T2IConfig:
     lr_decay: float = 0.0
     # a step schedule: from G's update lr_drop_at on (0 = never), both learning rates are
     # lr_drop x their own — fast early, slow late; the boundary is a step, not a share of
-    # the steps, so resuming the run for more steps continues it exactly; ``t2i.gan.StepDown``
+    # the steps, so resuming the run for more steps continues it exactly (Keras's ``PiecewiseConstantDecay``)
     lr_drop_at: int = 0
     lr_drop: float = 0.25
     # two time-scale update rule (Heusel et al. 2017): D's own learning rate; None = lr

@@ -203,19 +203,6 @@ class HoldThenLinear(keras.optimizers.schedules.LearningRateSchedule):
         return {"lr": self.lr, "steps": self.steps, "decay_steps": self.decay_steps}
 
 
-class StepDown(keras.optimizers.schedules.LearningRateSchedule):
-    """``lr`` for the first ``at`` updates, ``lr * factor`` from then on (a step schedule)."""
-
-    def __init__(self, lr: float, at: int, factor: float):
-        self.lr, self.at, self.factor = float(lr), int(at), float(factor)
-
-    def __call__(self, step):
-        return ops.where(ops.cast(step, "int64") < self.at, self.lr, self.lr * self.factor)
-
-    def get_config(self):
-        return {"lr": self.lr, "at": self.at, "factor": self.factor}
-
-
 def build_generator(config: T2IConfig):
     """The FiLM DCGAN generator ``G([z, cond])`` for ``config`` (built in its precision)."""
     with presets.precision(config.precision):
@@ -258,8 +245,9 @@ def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
     def opt(lr, per_step):  # SNGAN's betas; the optimizer counts its own updates
         if c.lr_decay:
             lr = HoldThenLinear(lr, c.steps * per_step, round(c.lr_decay * c.steps * per_step))
-        elif c.lr_drop_at:
-            lr = StepDown(lr, c.lr_drop_at * per_step, c.lr_drop)
+        elif c.lr_drop_at:  # lr for updates 0 .. at-1, then lr * lr_drop (Keras: step <= boundary)
+            lr = keras.optimizers.schedules.PiecewiseConstantDecay(
+                [c.lr_drop_at * per_step - 1], [lr, lr * c.lr_drop])
         return keras.optimizers.Adam(lr, beta_1=0.0, beta_2=0.9)
 
     gan.compile(opt(c.lr, 1), opt(c.d_lr or c.lr, c.n_critic), loss=c.loss,
