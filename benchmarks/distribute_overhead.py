@@ -30,10 +30,10 @@ def _worker(replicas, steps, warmup):
 
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    from dalle_edu import presets, t2i
+    from dalle_edu import device, t2i
 
     config = t2i.T2IConfig.for_preset("cpu")
-    presets.set_seed(config.seed)
+    device.set_seed(config.seed)
     strategy = (tf.distribute.MirroredStrategy([f"/cpu:{i}" for i in range(replicas)])
                 if replicas > 1 else None)
     with strategy.scope() if strategy else contextlib.nullcontext():

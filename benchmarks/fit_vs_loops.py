@@ -27,14 +27,14 @@ import numpy as np
 import keras
 import tensorflow as tf
 
-from dalle_edu import presets
+from dalle_edu import device
 from dalle_edu.gan import GAN
 from dalle_edu.losses import nonsaturating_d_loss, nonsaturating_g_loss
 from dalle_edu.models import dcgan_discriminator, dcgan_generator
 
 
 def networks(args):
-    presets.set_seed(0)
+    device.set_seed(0)
     G = dcgan_generator(args.latent, 32, 1, width=args.width)
     D = dcgan_discriminator(32, 1, width=args.width)
     return G, D

@@ -10,7 +10,7 @@ For the shipped model family, the text-to-image GAN with labels
 1. **Speed.** Four variants: float32, mixed_float16, float32 + XLA, mixed_float16 + XLA.
    Each is built and trained for one warm-up chunk of steps (tracing, XLA compilation and
    kernel autotuning are paid there), then timed over a few more chunks. A variant the
-   device cannot run is *skipped* with the reason ``presets.check_precision`` gives (no
+   device cannot run is *skipped* with the reason ``device.check_precision`` gives (no
    float16 units on a CPU or an older GPU); any other failure is *recorded* as an error.
 2. **Quality.** The fastest variant with finite losses (or ``--train-variant``) trains on
    until 75 % of ``--budget-s`` is spent (at most the preset's ``steps``); its EMA
@@ -41,7 +41,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import dalle_edu  # noqa: E402
-from dalle_edu import api, geometry, metrics, presets, t2i, text  # noqa: E402
+from dalle_edu import api, device, geometry, metrics, presets, t2i, text  # noqa: E402
 from dalle_edu.callbacks import EpochTimer  # noqa: E402
 from dalle_edu.data import shapes  # noqa: E402
 
@@ -122,7 +122,7 @@ class _Deadline(keras.callbacks.Callback):
 
 def time_variant(config, ds, chunk: int, chunks: int):
     """Build ``config``'s GAN, train 1 + ``chunks`` chunks of ``chunk`` steps; -> (gan, row)."""
-    presets.set_seed(config.seed, deterministic=False)  # XLA needs op determinism off; all alike
+    device.set_seed(config.seed, deterministic=False)  # XLA needs op determinism off; all alike
     t0 = time.perf_counter()
     gan = t2i.build_gan(config)
     clock = EpochTimer()
@@ -145,7 +145,7 @@ def speed_phase(base, ds, size: dict, deadline: float, flops_fn):
         row = {"variant": name, "precision": precision, "jit_compile": jit}
         config = dataclasses.replace(base, precision=precision, jit_compile=jit)
         try:
-            presets.check_precision(precision)  # no float16 units here: skip, with its reason
+            device.check_precision(precision)  # no float16 units here: skip, with its reason
         except ValueError as err:
             rows.append({**row, "status": "skipped", "reason": str(err)})
             continue
@@ -295,7 +295,7 @@ def run(args) -> dict:
         notes.append("smoke preset: checks that the code runs; its figures mean nothing")
 
     # setup: the frozen attribute encoder and one dataset, shared by every variant
-    presets.set_seed(base.seed, deterministic=False)
+    device.set_seed(base.seed, deterministic=False)
     t = time.perf_counter()
     encoder = t2i.pretrain_text_encoder(t2i.build_text_encoder(base.embed_dim), base.encoder_steps,
                                         seed=base.seed)
@@ -357,14 +357,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--n-train", type=int, default=None,
                     help="training images (default: the preset's; 100,000 on gpu, ~1.2 GB of RAM)")
     args = ap.parse_args(argv)
-    was_deterministic = presets.op_determinism_enabled()
+    was_deterministic = device.op_determinism_enabled()
     try:
         report = run(args)
     finally:  # leave the process as found (a test runs this in pytest's process)
         if was_deterministic:
             tf.config.experimental.enable_op_determinism()
         else:
-            presets.disable_op_determinism()
+            device.disable_op_determinism()
     out = Path(args.out)
     out.write_text(json.dumps(report, indent=1) + "\n")
     print(summary(report))

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from dalle_edu import presets, t2i  # noqa: E402
+from dalle_edu import device, presets, t2i  # noqa: E402
 
 # fp32 peaks (vendor datasheets), FLOP/s. TF enables TF32 on Ampere by default, so the A100
 # runs float32 convs/matmuls on tensor cores: its TF32 row is the likelier one.
@@ -175,7 +175,7 @@ def matmul_peak(n=2048, reps=8):
 def run_preset(name):
     config = t2i.T2IConfig.for_preset(name)
     small = t2i.T2IConfig.for_preset(name, n_train=4 * config.batch_size)  # same model, less data
-    presets.set_seed(config.seed)
+    device.set_seed(config.seed)
     gan = t2i.build_gan(config)
     ds = t2i.make_dataset(small, t2i.build_text_encoder(config.embed_dim))
     batch = next(iter(ds))

@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from dalle_edu import presets, t2i  # noqa: E402
+from dalle_edu import device, t2i  # noqa: E402
 from dalle_edu.callbacks import EpochTimer  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "t2i_profile.json"
@@ -50,7 +50,7 @@ def encoder_for(config, model):
 
 def step_ms(config, encoder, steps=40, epochs=3) -> float:
     """Median ms per step of ``GAN.fit`` over ``epochs`` timed epochs (one warm-up first)."""
-    presets.set_seed(config.seed)
+    device.set_seed(config.seed)
     gan = t2i.build_gan(config)
     ds = t2i.make_dataset(config, encoder).repeat()
     clock = EpochTimer()
@@ -79,7 +79,7 @@ def main():
     B = config.batch_size
 
     # --- parts alone ------------------------------------------------------------------
-    presets.set_seed(config.seed)
+    device.set_seed(config.seed)
     gan = t2i.build_gan(config)
     it = iter(t2i.make_dataset(config, encoder).repeat())
     real, y = next(it)

@@ -16,7 +16,7 @@ import os
 
 import numpy as np
 
-from dalle_edu import presets, t2i
+from dalle_edu import device, t2i
 from dalle_edu.callbacks import EpochTimer
 from dalle_edu.cli import config_overrides
 
@@ -34,7 +34,7 @@ def main():
     overrides = {k: v for k, v in (("loss", args.loss), ("n_critic", args.n_critic)) if v is not None}
     overrides.update(config_overrides(args.set))
     config = t2i.T2IConfig.for_preset(args.preset, model=args.model, **overrides)
-    presets.set_seed(config.seed)
+    device.set_seed(config.seed)
     if args.model == "gan":  # conditioned on the shipped mini-CLIP's frozen text tower
         from dalle_edu import api
 

@@ -21,7 +21,7 @@ from dalle_edu import geometry
 from dalle_edu.data import shapes
 from dalle_edu.images import to_float
 from dalle_edu.text import parse
-from dalle_edu.tokenizer import VQConfig, train_tokenizer
+from dalle_edu.image_tokenizer import VQConfig, train_tokenizer
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",

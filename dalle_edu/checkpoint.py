@@ -6,10 +6,10 @@ position of the model's noise stream (its ``SeedGenerator`` state). What it cann
 store is where the *data* iterator was; a resumed ``GAN.fit(dataset, resume_from=directory)``
 therefore rebuilds that position by skipping the first k batches of the same
 deterministic dataset (a seeded shuffle). On CPU with op determinism
-(``presets.set_seed``) the resumed run ends with the same bits as one that was never
+(``device.set_seed``) the resumed run ends with the same bits as one that was never
 interrupted::
 
-    presets.set_seed(0)
+    device.set_seed(0)
     gan = build_gan(); gan.compile(...)                 # fresh objects, same architecture
     gan.fit(make_dataset(seed=0), epochs=E, resume_from="runs/ckpt",
             callbacks=[callbacks.Checkpoint("runs/ckpt", every_n_steps=200)])

@@ -287,9 +287,9 @@ def clip_data(config: ClipConfig, n: int | None = None, split: str = "train", se
 
 def train_clip(config: ClipConfig, out_dir=None, verbose: int = 1) -> MiniCLIP:
     """Train a mini-CLIP on train-split (image, caption) pairs; save it to ``out_dir`` if given."""
-    from dalle_edu import presets
+    from dalle_edu import device
 
-    presets.set_seed(config.seed)
+    device.set_seed(config.seed)
     x, ids, _ = clip_data(config)
     model = MiniCLIP(config)
     epochs = max(1, round(config.steps * config.batch_size / len(x)))

@@ -37,12 +37,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from . import losses, presets
+from . import device, losses
 from .checkpoint import _groups as training_state, resume
 
 __all__ = ["replicas", "per_replica_loss", "replica_rows", "roll_rows", "gradient_penalty",
            "sync_statistics", "check_global_batch", "check_image_shape", "check_critic_differentiable",
-           "resolve_jit_compile", "check_data", "one_stream", "fit_degrading_determinism"]
+           "check_data", "one_stream", "fit_degrading_determinism"]
 
 
 def replicas() -> int:
@@ -203,16 +203,6 @@ def check_critic_differentiable(gan):
                          "one is not (an integer cast, argmax or stop_gradient on the way?)")
 
 
-def resolve_jit_compile(jit_compile):
-    """``compile(jit_compile=...)``, said out loud: Keras 3.15 drops XLA while op determinism is on."""
-    if jit_compile is True and presets.op_determinism_enabled():
-        warnings.warn("jit_compile=True is ignored: Keras does not combine XLA with op determinism, "
-                      "which is on; call presets.set_seed(seed, deterministic=False) before "
-                      "building the GAN to train with XLA", RuntimeWarning, stacklevel=3)
-        return False
-    return jit_compile
-
-
 def check_data(gan, x, y=None, batch_size=None):
     """``GAN.check_data``: image shape, condition and global batch, from shapes only (nothing is read)."""
     if isinstance(x, tf.data.Dataset):
@@ -298,7 +288,7 @@ def fit_degrading_determinism(gan, fit):
     restored before the second try, in case the failing op came after some updates. A
     failure after steps were taken is re-raised as a one-line error saying how to resume.
     """
-    if not (presets.op_determinism_enabled() and getattr(gan, "compiled", False)):
+    if not (device.op_determinism_enabled() and getattr(gan, "compiled", False)):
         return fit()  # nothing to degrade (or not compiled: Keras says so)
     state = [v for group in training_state(gan).values() for v in group]
     first, saved = int(gan.step.numpy()), [ops.convert_to_numpy(v) for v in state]
@@ -311,15 +301,15 @@ def fit_degrading_determinism(gan, fit):
         if now != first:
             raise RuntimeError(
                 f"op {op} has no deterministic kernel on this device (step {now}): resume without "
-                "determinism, presets.set_seed(seed, deterministic=False) then "
+                "determinism, device.set_seed(seed, deterministic=False) then "
                 "fit(..., resume_from=checkpoint_dir)") from err
     warnings.warn(
-        f"Op determinism is on (presets.set_seed), but {op} has no deterministic "
+        f"Op determinism is on (device.set_seed), but {op} has no deterministic "
         "implementation on this device, so TensorFlow refused the first step. Training "
         "continues with op determinism turned off: runs with the same seed will now differ "
         "slightly (summation order on the GPU), and resuming is no longer bit-exact. Pass "
-        "deterministic=False to presets.set_seed to skip this message.", RuntimeWarning, stacklevel=3)
-    presets.disable_op_determinism()
+        "deterministic=False to device.set_seed to skip this message.", RuntimeWarning, stacklevel=3)
+    device.disable_op_determinism()
     for v, a in zip(state, saved):
         v.assign(a)
     gan.train_function = None  # traced with determinism on: trace again

@@ -33,7 +33,7 @@ import keras
 from keras import ops
 import tensorflow as tf
 
-from . import distribute, losses
+from . import device, distribute, losses
 from .distribute import first_io_shape, shapes_differ, static_shape
 from .models.dcgan import split_at_features
 
@@ -130,7 +130,7 @@ class GAN(keras.Model):
         measured before it is made a default.
         With a ``mixed_float16`` generator both optimizers get dynamic loss scaling.
         """
-        kwargs["jit_compile"] = distribute.resolve_jit_compile(kwargs.get("jit_compile", False))
+        kwargs["jit_compile"] = device.resolve_jit_compile(kwargs.get("jit_compile", False))
         super().compile(**kwargs)
         pair = losses.get(loss)  # validates the name
         self.loss_name = next(n for n in losses.NAMES if losses.get(n) is pair)

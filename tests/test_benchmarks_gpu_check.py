@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dalle_edu import presets
+from dalle_edu import device
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
 
@@ -45,12 +45,12 @@ def test_box_downsample_is_the_mean_of_each_block(gpu_check):
 
 
 def test_smoke_run_writes_a_complete_finite_report(gpu_check, tmp_path):
-    deterministic = presets.op_determinism_enabled()
+    deterministic = device.op_determinism_enabled()
     out = tmp_path / "check.json"
     returned = gpu_check.main(["--preset", "smoke", "--out", str(out)])
     report = json.loads(out.read_text())
     assert report == json.loads(json.dumps(returned))
-    assert presets.op_determinism_enabled() == deterministic  # the process is left as found
+    assert device.op_determinism_enabled() == deterministic  # the process is left as found
 
     for key in ("preset", "budget_s", "device", "versions", "config", "setup_s", "speed",
                 "training", "evaluation", "wall_s", "notes"):

@@ -7,7 +7,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from dalle_edu import presets
+from dalle_edu import device
 from dalle_edu.callbacks import Checkpoint, NaNGuard, SampleGrid, standard_callbacks
 from dalle_edu.checkpoint import latest_checkpoint, resume, save_checkpoint
 from dalle_edu.gan import GAN
@@ -18,7 +18,7 @@ LATENT = 8
 
 def build(width=4, conditional=None, loss="non-saturating", n_critic=1):
     """A fresh tiny 8x8 DCGAN (BatchNorm in G, EMA on): every piece of state a checkpoint holds."""
-    presets.set_seed(0)
+    device.set_seed(0)
     num_classes = 3 if conditional else None
     G = dcgan_generator(LATENT, image_size=8, channels=1, width=width, num_classes=num_classes)
     D = dcgan_discriminator(8, 1, width, num_classes=num_classes)

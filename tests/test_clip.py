@@ -10,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from dalle_edu import api, clip, metrics, presets, t2i, text
+from dalle_edu import api, clip, device, metrics, presets, t2i, text
 from dalle_edu.checkpoint import WeightsError
 from dalle_edu.data import shapes
 from dalle_edu.t2i.encoder import build_encoder_for
@@ -109,7 +109,7 @@ def test_uint8_and_float_images_give_the_same_embedding(shipped):
 def test_bag_of_words_ignores_word_order_and_attention_does_not():
     config = clip.ClipConfig.for_preset("smoke")
     a, b = "a big red circle at the top left", "at the top left a red big circle"
-    presets.set_seed(0)
+    device.set_seed(0)
     bow = clip.build_text_encoder(config)
     e = clip.embed_ids(bow, text.encode([a, b]))
     np.testing.assert_allclose(e[0], e[1], atol=1e-5)  # a sum of word vectors: order is lost
@@ -337,7 +337,7 @@ def _one_step(shipped, **weights):
     """A fresh tiny label-free GAN (same init every call) after one eager training step."""
     config = t2i.T2IConfig.for_preset("smoke", model="gan", steps=1, **TINY_GAN,
                                       clip=shipped.config.to_dict())
-    presets.set_seed(0)
+    device.set_seed(0)
     gan = t2i.build_gan(config, clip_image=shipped.image_encoder)
     for name, value in weights.items():  # same architecture, a term switched off
         setattr(gan, name, value)

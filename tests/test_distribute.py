@@ -32,7 +32,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from dalle_edu import distribute, presets
+from dalle_edu import device, distribute
 from dalle_edu.gan import GAN
 from dalle_edu.models import mlp_discriminator, mlp_generator
 
@@ -66,7 +66,7 @@ def _worker(out_dir):
     images = np.random.default_rng(0).uniform(-1, 1, (80, 8, 8, 1)).astype("float32")
     config = t2i.T2IConfig(n_train=256, steps=5, width=8, batch_size=16, latent_dim=16,
                            encoder_steps=30)
-    presets.set_seed(0)
+    device.set_seed(0)
     # an untrained encoder writes conditions as fixed as a trained one (pretraining costs ~10 s)
     encoder = t2i.build_text_encoder(config.embed_dim)
 
@@ -84,7 +84,7 @@ def _worker(out_dir):
         ("t2i", t2i_gan, lambda: t2i.make_dataset(config, encoder)),
     ]:
         for where, strategy in (("one", None), ("two", mirrored)):
-            presets.set_seed(0)
+            device.set_seed(0)
             with strategy.scope() if strategy else contextlib.nullcontext():
                 gan = build()
             log = Losses()
@@ -173,9 +173,9 @@ NO_KERNEL = ("A deterministic GPU implementation of SparseSoftmaxXentWithLogitsO
 
 @pytest.fixture
 def deterministic():
-    presets.set_seed(0)  # op determinism on
+    device.set_seed(0)  # op determinism on
     yield
-    presets.set_seed(0)  # the fallback turns it off: on again for the tests after this one
+    device.set_seed(0)  # the fallback turns it off: on again for the tests after this one
 
 
 def _tiny_gan():
@@ -195,7 +195,7 @@ def test_no_deterministic_kernel_at_the_first_step_warns_and_trains_without(monk
     real_fit, seen = keras.Model.fit, []
 
     def fit_once_failing(self, *args, **kwargs):
-        seen.append((presets.op_determinism_enabled(), keras.ops.convert_to_numpy(self.generator.weights[0])))
+        seen.append((device.op_determinism_enabled(), keras.ops.convert_to_numpy(self.generator.weights[0])))
         if len(seen) == 1:  # as a GPU kernel would: after part of the step had run
             self.generator.weights[0].assign(np.zeros_like(before))
             raise tf.errors.UnimplementedError(None, None, NO_KERNEL)
@@ -204,7 +204,7 @@ def test_no_deterministic_kernel_at_the_first_step_warns_and_trains_without(monk
     monkeypatch.setattr(keras.Model, "fit", fit_once_failing)
     with pytest.warns(RuntimeWarning, match="sparse_softmax_cross_entropy has no deterministic"):
         history = gan.fit(IMAGES, batch_size=8, epochs=1, verbose=0)
-    assert [on for on, _ in seen] == [True, False] and not presets.op_determinism_enabled()
+    assert [on for on, _ in seen] == [True, False] and not device.op_determinism_enabled()
     assert np.array_equal(seen[1][1], before)  # the second try starts from the untouched state
     assert int(gan.step.numpy()) == 2 and np.isfinite(history.history["d_loss"]).all()
 
@@ -220,7 +220,7 @@ def test_no_deterministic_kernel_later_is_a_one_line_error_saying_how_to_resume(
     with pytest.raises(RuntimeError, match=r"sparse_softmax_cross_entropy .*step 3.*"
                                            r"deterministic=False.*resume_from") as err:
         gan.fit(IMAGES, batch_size=8, verbose=0)
-    assert "\n" not in str(err.value) and presets.op_determinism_enabled()
+    assert "\n" not in str(err.value) and device.op_determinism_enabled()
 
 
 def test_other_unimplemented_errors_pass_through(monkeypatch, deterministic):
@@ -232,14 +232,14 @@ def test_other_unimplemented_errors_pass_through(monkeypatch, deterministic):
     monkeypatch.setattr(keras.Model, "fit", unrelated)
     with pytest.raises(tf.errors.UnimplementedError, match="Conv3D"):
         gan.fit(IMAGES, batch_size=8, verbose=0)
-    assert presets.op_determinism_enabled()
+    assert device.op_determinism_enabled()
 
 
 def test_set_seed_turns_determinism_off_and_on_again(deterministic):
-    presets.set_seed(0, deterministic=False)
-    assert not presets.op_determinism_enabled()
-    presets.set_seed(0)
-    assert presets.op_determinism_enabled()
+    device.set_seed(0, deterministic=False)
+    assert not device.op_determinism_enabled()
+    device.set_seed(0)
+    assert device.op_determinism_enabled()
 
 
 if __name__ == "__main__":  # the subprocess of the ``runs`` fixture

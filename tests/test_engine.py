@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dalle_edu import api, losses, presets, t2i, text
+from dalle_edu import api, device, losses, presets, t2i, text
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dalle_edu"
 TINY = dict(n_train=64, steps=1, encoder_steps=1, width=8, batch_size=16, latent_dim=16)
@@ -16,7 +16,7 @@ TINY = dict(n_train=64, steps=1, encoder_steps=1, width=8, batch_size=16, latent
 def one_step(loss, n_critic=2, gp_weight=None, **extra):
     """A fresh tiny text-to-image GAN after one training step (same init for the same args)."""
     config = t2i.T2IConfig(**TINY, loss=loss, n_critic=n_critic, **extra)
-    presets.set_seed(0)
+    device.set_seed(0)
     gan = t2i.build_gan(config)
     if gp_weight is not None:
         gan.gp_weight = float(gp_weight)

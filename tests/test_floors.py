@@ -16,10 +16,10 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 
 # module prefix (relative to dalle_edu) -> floor; "data" covers data/*, "t2i" a t2i/ package
 FLOORS = {
-    "presets": 1, "images": 1, "losses": 1, "configs": 1,
+    "presets": 1, "device": 1, "images": 1, "losses": 1, "configs": 1,
     "data": 2, "text": 2, "metrics": 2, "geometry": 2,
     "pipeline": 3, "models": 3,
-    "gan": 4, "clip": 4, "tokenizer": 4, "checkpoint": 4, "callbacks": 4, "distribute": 4,
+    "gan": 4, "clip": 4, "image_tokenizer": 4, "checkpoint": 4, "callbacks": 4, "distribute": 4,
     "t2i": 5,
     "evaluation": 6, "measures": 6, "viz": 6, "widgets": 6,
     "api": 7, "cli": 7,

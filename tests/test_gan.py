@@ -5,7 +5,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from dalle_edu import losses, presets
+from dalle_edu import device, losses
 from dalle_edu.gan import GAN
 from dalle_edu.models import dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator
 
@@ -18,7 +18,7 @@ def images(n=32, seed=0):
 
 def tiny_gan(conditional=None, loss="non-saturating", lr=1e-3, optimizer=keras.optimizers.Adam, **kw):
     """MLP GAN on 8x8x1 'images'; labels (3 classes) or 6-d 'text embeddings' as conditions."""
-    presets.set_seed(0)
+    device.set_seed(0)
     cond = {"label": dict(num_classes=3), "text": dict(cond_dim=6)}.get(conditional, {})
     G = mlp_generator(LATENT, (8, 8, 1), (16,), output_activation="tanh", **cond)
     D = mlp_discriminator((8, 8, 1), (16,), **cond)
@@ -64,7 +64,7 @@ def test_n_critic_discriminator_updates_per_generator_update(n_critic):
 
 
 def test_ema_decay_math_on_one_step():
-    presets.set_seed(0)  # a DCGAN: BatchNorm statistics are copied, weights averaged
+    device.set_seed(0)  # a DCGAN: BatchNorm statistics are copied, weights averaged
     G = dcgan_generator(LATENT, image_size=8, channels=1, width=4)
     gan = GAN(G, dcgan_discriminator(8, 1, 4), LATENT, ema=0.75, seed=0)
     gan.compile(keras.optimizers.Adam(1e-2), keras.optimizers.Adam(1e-2))
@@ -173,7 +173,7 @@ def test_training_is_deterministic():
 
 def test_one_stacked_d_call_gives_each_batch_what_separate_calls_give():
     """train_step judges real, fake and mismatched images in one D call (D has no BatchNorm)."""
-    presets.set_seed(0)
+    device.set_seed(0)
     G = dcgan_generator(LATENT, 8, 3, width=4, cond_dim=6, conditioning="film")
     D = dcgan_discriminator(8, 3, width=4, cond_dim=6, conditioning="projection", aux_outputs=5)
     gan = GAN(G, D, LATENT, conditional="text", seed=0)
@@ -192,7 +192,7 @@ def test_one_stacked_d_call_gives_each_batch_what_separate_calls_give():
 def test_matching_aware_pass_reuses_the_real_images_features():
     """The real batch judged twice (right and wrong captions): D's features run once on it,
     the head on every pair; each pair gets the scores a separate D call gives it."""
-    presets.set_seed(0)
+    device.set_seed(0)
     G = dcgan_generator(LATENT, 8, 3, width=4, cond_dim=6, conditioning="film")
     D = dcgan_discriminator(8, 3, width=4, cond_dim=6, conditioning="projection", aux_outputs=5)
     gan = GAN(G, D, LATENT, conditional="text", matching_aware=True, seed=0)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from dalle_edu import presets, t2i
+from dalle_edu import device, t2i
 
 TINY = dict(n_train=64, width=8, batch_size=8, latent_dim=16, steps=2)
 
@@ -24,7 +24,7 @@ def _one_step(config):
 
 
 def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights_and_losses():
-    presets.set_seed(0)
+    device.set_seed(0)
     gan, history = _one_step(t2i.T2IConfig(**TINY, precision="mixed_bfloat16"))
     for net in (gan.generator, gan.ema_generator, gan.discriminator):
         with_weights = [layer for layer in net.layers if layer.weights]
@@ -45,8 +45,8 @@ def test_mixed_float16_loss_scaling_happens_on_the_tape():
     from dalle_edu.gan import GAN
     from dalle_edu.models import mlp_discriminator, mlp_generator
 
-    presets.set_seed(0)
-    with presets.precision("float32"):  # restores the global policy whatever happens
+    device.set_seed(0)
+    with device.precision("float32"):  # restores the global policy whatever happens
         keras.config.set_dtype_policy("mixed_float16")
         G = mlp_generator(4, (8, 8, 1), (16,), output_activation="tanh")
         D = mlp_discriminator((8, 8, 1), (16,))
@@ -62,17 +62,17 @@ def test_mixed_float16_loss_scaling_happens_on_the_tape():
 
 
 def test_jit_compile_trains_with_xla_when_determinism_is_off():
-    presets.set_seed(0, deterministic=False)  # Keras will not combine XLA with op determinism
+    device.set_seed(0, deterministic=False)  # Keras will not combine XLA with op determinism
     try:
         gan, history = _one_step(t2i.T2IConfig(**TINY, jit_compile=True))
     finally:
-        presets.set_seed(0)
+        device.set_seed(0)
     assert gan.jit_compile is True
     assert all(np.isfinite(v).all() for v in history.values())
 
 
 def test_jit_compile_under_op_determinism_warns_instead_of_silently_dropping_xla():
-    presets.set_seed(0)
+    device.set_seed(0)
     with pytest.warns(RuntimeWarning, match=r"jit_compile=True is ignored.*deterministic=False"):
         gan = t2i.build_gan(t2i.T2IConfig(**TINY, jit_compile=True))
     assert gan.jit_compile is False
@@ -86,7 +86,7 @@ def test_precision_and_xla_are_off_by_default():
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="this machine has a GPU")
 def test_mixed_float16_without_a_gpu_is_a_one_line_error():
     with pytest.raises(ValueError, match="needs an NVIDIA GPU and none is visible") as err:
-        presets.check_precision("mixed_float16")
+        device.check_precision("mixed_float16")
     assert "\n" not in str(err.value) and "'mixed_bfloat16'" in str(err.value)
     with pytest.raises(ValueError, match="mixed_float16"):
         t2i.build_gan(t2i.T2IConfig(**TINY, precision="mixed_float16"))
@@ -96,14 +96,14 @@ def test_mixed_float16_without_a_gpu_is_a_one_line_error():
 def test_an_unknown_precision_lists_the_valid_ones():
     with pytest.raises(ValueError, match="unknown precision 'float8'; valid: float32, "
                                          "mixed_bfloat16, mixed_float16"):
-        presets.check_precision("float8")
-    assert presets.check_precision("float32") == "float32"
-    assert presets.check_precision("mixed_bfloat16") == "mixed_bfloat16"  # a CPU emulates it
+        device.check_precision("float8")
+    assert device.check_precision("float32") == "float32"
+    assert device.check_precision("mixed_bfloat16") == "mixed_bfloat16"  # a CPU emulates it
 
 
 def test_the_precision_context_restores_the_global_policy_even_on_error():
     with pytest.raises(RuntimeError):
-        with presets.precision("mixed_bfloat16"):
+        with device.precision("mixed_bfloat16"):
             assert keras.config.dtype_policy().name == "mixed_bfloat16"
             raise RuntimeError("building failed")
     assert keras.config.dtype_policy().name == "float32"

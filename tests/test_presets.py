@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from dalle_edu import presets
+from dalle_edu import device, presets
 
 
 def test_every_preset_resolves_by_name():
@@ -39,9 +39,9 @@ def test_environment_variable_selects_the_preset(monkeypatch):
 
 def test_detection_without_the_variable(monkeypatch):
     monkeypatch.delenv(presets.ENV_VAR, raising=False)
-    monkeypatch.setattr(presets, "gpu_available", lambda: True)
+    monkeypatch.setattr(device, "gpu_available", lambda: True)
     assert presets.detect() == "gpu"
-    monkeypatch.setattr(presets, "gpu_available", lambda: False)
+    monkeypatch.setattr(device, "gpu_available", lambda: False)
     assert presets.detect() == "cpu"
 
 
@@ -58,9 +58,9 @@ def test_set_seed_makes_numpy_and_keras_repeat():
     import keras
     import numpy as np
 
-    presets.set_seed(7)
+    device.set_seed(7)
     a = np.random.rand(3), keras.random.normal((3,)).numpy()
-    presets.set_seed(7)
+    device.set_seed(7)
     b = np.random.rand(3), keras.random.normal((3,)).numpy()
     np.testing.assert_array_equal(a[0], b[0])
     np.testing.assert_array_equal(a[1], b[1])

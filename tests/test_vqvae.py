@@ -11,7 +11,7 @@ from dalle_edu.checkpoint import WeightsError
 from dalle_edu.data import shapes
 from dalle_edu.images import to_float
 from dalle_edu.models.vqvae import VQConfig, VectorQuantizer, codes_used, perplexity
-from dalle_edu.tokenizer import VQVAE, train_tokenizer
+from dalle_edu.image_tokenizer import VQVAE, train_tokenizer
 
 # tiny on purpose: seconds on 2 cores; it checks that training works, not how well
 TINY = dict(codebook_size=32, code_dim=8, width=8, n_train=256, steps=25, batch_size=32,

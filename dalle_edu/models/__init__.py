@@ -5,7 +5,7 @@
 * ``conditioning``: concatenation, projection discriminator, FiLM / conditional BatchNorm;
 * ``transformer``: the causal transformer over [caption | image codes] of DALL·E (Chapter 10);
 * ``vqvae``: the discrete image tokenizer's pieces — encoder, EMA vector quantizer, decoder
-  (Chapter 10); the trainable model is ``dalle_edu.tokenizer.VQVAE``.
+  (Chapter 10); the trainable model is ``dalle_edu.image_tokenizer.VQVAE``.
 
 Every builder returns a functional ``keras.Model`` called as ``G(z)`` / ``D(x)``, or
 ``G([z, y])`` / ``D([x, y])`` when conditional — the convention ``dalle_edu.GAN`` uses.

@@ -29,7 +29,7 @@ and a uniform draw would spend most revivals on duplicates of it.
 
 Like BatchNorm's moving statistics, the update runs inside the quantizer's ``call`` when
 ``training=True``: Keras's own ``fit`` then trains the model on every backend, with no
-custom gradient code (``dalle_edu.tokenizer.VQVAE``). Shapes for 32x32 images, 8 tokens
+custom gradient code (``dalle_edu.image_tokenizer.VQVAE``). Shapes for 32x32 images, 8 tokens
 per side (two stride-2 steps; three for 64x64)::
 
     encoder: (B, 32, 32, 3) -> (B, 16, 16, w) -> (B, 8, 8, 2w) -> res -> (B, 8, 8, D)

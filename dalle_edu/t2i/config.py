@@ -72,7 +72,7 @@ class T2IConfig:
     encoder_steps: int = 1_500
     seed: int = 0
     # speed: off until measured on a GPU (book: "Several devices, precision and XLA")
-    precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (presets.check_precision)
+    precision: str = "float32"  # or "mixed_bfloat16" / "mixed_float16" (device.check_precision)
     jit_compile: bool = False  # XLA
 
     @classmethod

@@ -3,7 +3,7 @@
 DALL·E (Ramesh et al. 2021) is not a GAN. It is two models trained one after the other,
 and a third that picks among their samples::
 
-    stage 1  tokenizer     image (S, S, 3)  <->  codes (T, T) in [0, K)      (tokenizer.VQVAE)
+    stage 1  tokenizer     image (S, S, 3)  <->  codes (T, T) in [0, K)      (image_tokenizer.VQVAE)
     stage 2  transformer   p(codes | caption), one code at a time            (models.TokenTransformer)
     stage 3  reranking     k samples per prompt, keep the mini-CLIP's best  (measures.rerank)
 
@@ -34,7 +34,7 @@ from dalle_edu.checkpoint import WeightsError, load_weights_strict, save_weights
 from dalle_edu.models.transformer import TokenTransformer, TransformerConfig
 from dalle_edu.models.vqvae import VQConfig
 from dalle_edu.t2i.model import check_count, check_seed
-from dalle_edu.tokenizer import VQVAE
+from dalle_edu.image_tokenizer import VQVAE
 
 FILES = ("dalle_config.json", "transformer.weights.h5", "tokenizer")
 

@@ -23,12 +23,12 @@ import keras
 import tensorflow as tf
 
 from dalle_edu import callbacks as cbs
-from dalle_edu import distribute, presets, text
+from dalle_edu import device, distribute, text
 from dalle_edu.checkpoint import latest_checkpoint
 from dalle_edu.data import shapes
 from dalle_edu.models.transformer import TokenTransformer
 from dalle_edu.t2i.dalle import FILES, Dalle, DalleConfig, check_tokenizer
-from dalle_edu.tokenizer import VQVAE, train_tokenizer
+from dalle_edu.image_tokenizer import VQVAE, train_tokenizer
 
 STEPS_PER_EPOCH = 500  # one Keras "epoch": callbacks (checkpoints, evaluation) run this often
 
@@ -81,7 +81,7 @@ def train_dalle(config: DalleConfig, out_dir, resume: bool = False, verbose: int
                              f"({', '.join(changed)}); resume it with the same preset and options")
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / FILES[0]).write_text(json.dumps(config.to_dict(), indent=1) + "\n")
-    presets.set_seed(config.seed)
+    device.set_seed(config.seed)
 
     if tokenizer is not None:  # stage 1, given
         tokenizer = check_tokenizer(config, tokenizer if isinstance(tokenizer, VQVAE)
@@ -98,7 +98,7 @@ def train_dalle(config: DalleConfig, out_dir, resume: bool = False, verbose: int
         print(f"stage 2: the transformer ({config.steps} steps); checkpoints in {ckpt_dir}",
               flush=True)
     seqs = make_sequences(config, tokenizer)
-    presets.set_seed(config.seed)  # the same weights whether stage 1 ran now or was loaded
+    device.set_seed(config.seed)  # the same weights whether stage 1 ran now or was loaded
     model = build_transformer(config, tokenizer.config.codebook_size)
     steps_per_epoch = min(STEPS_PER_EPOCH, config.steps)
     if config.steps % steps_per_epoch:

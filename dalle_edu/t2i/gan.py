@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dalle_edu import presets, text
+from dalle_edu import device, text
 from dalle_edu.data import shapes
 from dalle_edu.distribute import roll_rows
 from dalle_edu.gan import GAN
@@ -205,7 +205,7 @@ class HoldThenLinear(keras.optimizers.schedules.LearningRateSchedule):
 
 def build_generator(config: T2IConfig):
     """The FiLM DCGAN generator ``G([z, cond])`` for ``config`` (built in its precision)."""
-    with presets.precision(config.precision):
+    with device.precision(config.precision):
         return dcgan_generator(config.latent_dim, config.image_size, 3, width=config.width,
                                cond_dim=config.cond_dim, conditioning="film",
                                final_conv=config.final_conv, name="t2i_generator")
@@ -225,7 +225,7 @@ def build_gan(config: T2IConfig, clip_image=None, text_encoder=None):
         aux = c.cond_dim if c.contrastive_weight else None
     else:  # D's second head names the five attributes (TAC-GAN)
         aux = sum(AUX_SIZES) if c.aux_weight else None
-    with presets.precision(c.precision):
+    with device.precision(c.precision):
         D = dcgan_discriminator(c.image_size, 3, width=c.width, cond_dim=c.cond_dim,
                                 conditioning="projection", aux_outputs=aux,
                                 spectral_norm=c.spectral_norm, stem=c.d_stem,

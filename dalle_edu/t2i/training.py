@@ -9,7 +9,7 @@ import warnings
 from pathlib import Path
 
 from dalle_edu import callbacks as cbs
-from dalle_edu import presets
+from dalle_edu import device
 from dalle_edu.checkpoint import latest_checkpoint
 from dalle_edu.t2i.config import T2IConfig
 from dalle_edu.t2i.encoder import build_encoder_for, build_text_encoder, pretrain_text_encoder
@@ -37,7 +37,7 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
     """
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
-    presets.set_seed(config.seed, deterministic=not config.jit_compile)  # XLA needs it off
+    device.set_seed(config.seed, deterministic=not config.jit_compile)  # XLA needs it off
     enc_path = out_dir / "text_encoder.weights.h5"
     if resume:
         if not enc_path.is_file():

@@ -147,7 +147,7 @@ class VQVAE(keras.Model):
         missing = [n for n in FILES if not (folder / n).is_file()]
         if missing:
             raise WeightsError(f"no image tokenizer in {folder}: missing {', '.join(missing)} "
-                               "(train one with dalle_edu.tokenizer.train_tokenizer)")
+                               "(train one with dalle_edu.image_tokenizer.train_tokenizer)")
         try:
             config = VQConfig.from_dict(json.loads((folder / FILES[0]).read_text()))
         except (ValueError, TypeError) as err:
@@ -180,9 +180,9 @@ class _Batches(keras.utils.PyDataset):
 
 def train_tokenizer(config: VQConfig, out_dir=None, verbose: int = 1) -> VQVAE:
     """Train a tokenizer on ``config.n_train`` train-split images (no captions); save to ``out_dir``."""
-    from dalle_edu import presets
+    from dalle_edu import device
 
-    presets.set_seed(config.seed)
+    device.set_seed(config.seed)
     images, _, _ = shapes.sample(config.n_train, "train", seed=config.seed, size=config.image_size)
     model = VQVAE(config)
     model.compile(keras.optimizers.Adam(config.lr), jit_compile=False)
