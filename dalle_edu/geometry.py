@@ -1,6 +1,6 @@
 """Reading shapes-world images with geometry, no learning — Chapter 9 (judging generators).
 
-A probe (``dalle_edu.evaluation``) is a CNN: it can be fooled, and it has its own error.
+A probe (``dalle_edu.probe``) is a CNN: it can be fooled, and it has its own error.
 The shapes world is simple enough to read by hand, so this module does, with numpy only:
 
 * **lit pixels**: max channel > 20 % of full scale (``color_masks``: the course's one rule).
@@ -16,10 +16,10 @@ The shapes world is simple enough to read by hand, so this module does, with num
   and the fit repeated. ``shape_fit`` is the soft IoU (sum of min over sum of max,
   Jaccard on coverage) of the best ideal; shape = its argmax.
 * **size** and **position**: from the best ideal's half-extent and bounding-box centre,
-  read as the nearest of the world's values (``SHAPES_WORLD.md``).
+  read as the nearest of the world's values (the shapes world's spec: ``book/shapes_world.md``).
 
 ``read(images)`` gives one dict per image; ``fidelity(images, wanted)`` scores them
-against the prompts' attributes, like ``evaluation.caption_fidelity`` does with the probe.
+against the prompts' attributes, like ``probe.caption_fidelity`` does with the probe.
 """
 
 from __future__ import annotations
@@ -215,7 +215,7 @@ def _analyse_all(images, targets=None) -> dict:
 def color_masks(images, colors: list[str], tolerance: float = TOLERANCE):
     """Per-pixel ``(far, lit)`` boolean masks (N, S, S): lit pixels, and those off ``colors``.
 
-    The one off-palette rule of the course (``evaluation.color_purity`` uses it too): a
+    The one off-palette rule of the course (``measures.color_purity`` uses it too): a
     lit pixel is *near* when its colour divided by its brightness is within ``tolerance``
     (max-abs) of the palette colour, so the anti-aliased edge ``k * colour`` counts as near.
     """

@@ -5,7 +5,7 @@ templates and synonym tables (``dalle_edu.data.shapes``) can produce, so a capti
 always be encoded and parsed::
 
     tokenize("A large RED circle, upper-left!")  # ['a', 'large', 'red', 'circle', 'upper', 'left']
-    encode("a red circle", max_len=8)            # array([ 2, 29, 11,  0,  0,  0,  0,  0], int32)
+    encode("a red circle", max_len=8)            # array([ 2, 32, 10,  0,  0,  0,  0,  0], int32)
     parse("a large red circle in the upper left corner")
     # {'color': 'red', 'shape': 'circle', 'size': 'big', 'vpos': 'top', 'hpos': 'left'}
 

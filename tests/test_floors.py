@@ -1,6 +1,6 @@
 """The package's floors: imports point down, never in a circle, and numpy-only modules stay numpy only.
 
-This file is the one list of floors (ARCHITECTURE.md draws the same plan in words).
+This file is the one list of floors (the repository's ARCHITECTURE.md draws the same plan in words).
 It reads every module with ``ast`` — every import statement, also those inside
 functions, where the package imports lazily — without importing anything, so it
 runs in a second. A new module must be given a floor in ``FLOORS``.

@@ -14,7 +14,7 @@ def test_every_preset_resolves_by_name():
 
 
 def test_sizes_follow_the_spec():
-    # SHAPES_WORLD.md: 32x32 by default, 64x64 for the gpu preset
+    # the shapes world's spec (book/shapes_world.md): 32x32 by default, 64x64 for the gpu preset
     assert presets.get("smoke").image_size == 32
     assert presets.get("cpu").image_size == 32
     assert presets.get("gpu").image_size == 64

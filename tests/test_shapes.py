@@ -1,4 +1,4 @@
-"""The captioned-shapes world against its spec (SHAPES_WORLD.md), pixel by pixel."""
+"""The captioned-shapes world against its spec (book/shapes_world.md), pixel by pixel."""
 
 import numpy as np
 import pytest

@@ -19,7 +19,7 @@ def test_config_rejects_unknown_keys_and_sizes_by_preset():
     with pytest.raises(ValueError, match="unknown T2IConfig keys: widht"):
         t2i.T2IConfig.from_dict({"widht": 3})
     assert t2i.T2IConfig.for_preset("cpu").image_size == 32
-    assert t2i.T2IConfig.for_preset("gpu").image_size == 64  # SHAPES_WORLD.md
+    assert t2i.T2IConfig.for_preset("gpu").image_size == 64  # book/shapes_world.md
     assert t2i.T2IConfig.for_preset("smoke", steps=7).steps == 7
 
 

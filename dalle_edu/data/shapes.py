@@ -1,7 +1,8 @@
 """The captioned-shapes world — Chapter 5 (data for text-to-image) and every chapter after.
 
 One filled, flat-coloured shape on a black square canvas, with a caption in natural
-language. The exact spec is ``SHAPES_WORLD.md``; this module is its only implementation::
+language. The exact spec is the book's page The shapes world (``book/shapes_world.md``);
+this module is its only implementation::
 
     images, captions, attrs = sample(1000, split="train", seed=0, size=32)
     images.shape            # (1000, 32, 32, 3), np.uint8

@@ -1,8 +1,9 @@
 """The shapes world's facts: palette, shapes, sizes, positions, splits — Chapter 5. Numpy only.
 
-The exact spec is ``SHAPES_WORLD.md``. ``dalle_edu.data.shapes`` renders scenes from these
-facts and ``dalle_edu.data.captions`` writes about them; both re-export what they use, so
-``shapes.COLORS`` and friends are the names chapters use.
+The exact spec is the book's page The shapes world (``book/shapes_world.md``).
+``dalle_edu.data.shapes`` renders scenes from these facts and ``dalle_edu.data.captions``
+writes about them; both re-export what they use, so ``shapes.COLORS`` and friends are the
+names chapters use.
 """
 
 from __future__ import annotations
