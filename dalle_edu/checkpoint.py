@@ -33,13 +33,13 @@ from pathlib import Path
 import numpy as np
 import keras
 
-__all__ = ["save_checkpoint", "latest_checkpoint", "resume", "WeightsError", "load_weights_strict",
-           "save_weights_only"]
+__all__ = ["training_state", "save_checkpoint", "latest_checkpoint", "resume", "WeightsError",
+           "load_weights_strict", "save_weights_only"]
 
 _CKPT = re.compile(r"^ckpt-(\d+)\.npz$")
 
 
-def _groups(gan):
+def training_state(gan):
     """Every piece of state a training step reads, in a fixed order.
 
     ``state`` is the step counter, the noise stream's position, then whatever variables
@@ -74,7 +74,7 @@ def save_checkpoint(gan, directory, keep=3):
     directory.mkdir(parents=True, exist_ok=True)
     step = int(gan.step.numpy())
     arrays, manifest = {}, {}
-    for group, variables in _groups(gan).items():
+    for group, variables in training_state(gan).items():
         manifest[group] = []
         for i, v in enumerate(variables):
             a = keras.ops.convert_to_numpy(v)
@@ -110,7 +110,7 @@ def resume(gan, path):
     file = latest_checkpoint(path) if path.is_dir() else path
     if file is None or not file.exists():
         raise FileNotFoundError(f"no checkpoint (ckpt-*.npz) found at {path}")
-    groups = _groups(gan)
+    groups = training_state(gan)
     with np.load(file) as data:
         manifest = json.loads(str(data["manifest"]))
         if set(manifest) != set(groups):
@@ -120,13 +120,6 @@ def resume(gan, path):
         for group, variables in groups.items():
             saved = manifest[group]
             if len(saved) != len(variables):
-                was = any(name.endswith("learning_rate") for name, *_ in saved)
-                if was != any(_name(v).endswith("learning_rate") for v in variables):
-                    raise ValueError(
-                        f"checkpoint {file} was saved by a {group} with a "
-                        f"{'constant learning rate' if was else 'learning-rate schedule'}, and "
-                        f"this one has {'a schedule' if was else 'a constant rate'}: a resumed "
-                        "run keeps its schedule; train a new run to change it")
                 raise ValueError(f"checkpoint {file} does not fit this model: the {group} has "
                                  f"{len(saved)} variables in the checkpoint but {len(variables)} in the model")
             for i, (v, (name, shape, _)) in enumerate(zip(variables, saved)):

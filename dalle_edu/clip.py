@@ -38,6 +38,7 @@ import keras
 from keras import layers, ops
 
 from dalle_edu import configs, text
+from dalle_edu.configs import field
 from dalle_edu.checkpoint import WeightsError, load_weights_strict
 from dalle_edu.data import shapes
 from dalle_edu.images import check_images, to_float
@@ -47,38 +48,22 @@ FILES = ("clip_config.json", "clip_image.weights.h5", "clip_text.weights.h5")
 
 
 @dataclasses.dataclass
-class ClipConfig:
+class ClipConfig(configs.Config):
     """One mini-CLIP: sizes, data and optimisation (the defaults are the shipped cpu run)."""
 
-    image_size: int = 32
-    embed_dim: int = 64  # the shared space
-    width: int = 32  # image tower's first conv width; then 2x, 4x
-    word_dim: int = 64  # text tower's word-vector width
-    text: str = "bow"  # "bow" (bag of words) or "attention" (order-aware)
-    n_train: int = 40_000  # (image, caption) pairs from the train split
-    partial: float = 0.5  # share of captions that leave size and/or position out
-    steps: int = 1_200
-    batch_size: int = 128
-    lr: float = 2e-3
-    seed: int = 0
+    PRESET_MODEL = "clip"
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "ClipConfig":
-        config = configs.from_dict(cls, d)
-        if config.text not in TEXT_KINDS:
-            raise ValueError(f"ClipConfig.text must be one of {TEXT_KINDS}, got {config.text!r}")
-        return config
-
-    @classmethod
-    def for_preset(cls, name: str | None = None, **overrides) -> "ClipConfig":
-        """The config of preset ``name`` (default: the detected one) with ``overrides`` on top."""
-        from dalle_edu import presets
-
-        preset = presets.get(name) if name is not None else presets.current()
-        return cls.from_dict({**preset.models["clip"], **overrides})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    image_size: int = field(32, gt=0)
+    embed_dim: int = field(64, gt=0)  # the shared space
+    width: int = field(32, gt=0)  # image tower's first conv width; then 2x, 4x
+    word_dim: int = field(64, gt=0)  # text tower's word-vector width
+    text: str = field("bow", choices=TEXT_KINDS)  # bag of words, or order-aware attention
+    n_train: int = field(40_000, gt=0)  # (image, caption) pairs from the train split
+    partial: float = field(0.5, ge=0, le=1)  # share of captions that leave size/position out
+    steps: int = field(1_200, gt=0)
+    batch_size: int = field(128, gt=0)
+    lr: float = field(2e-3, gt=0)
+    seed: int = field(0, ge=0)
 
 
 # --- the two towers ---------------------------------------------------------------------

@@ -32,6 +32,32 @@ def to_float(images):
     return tf.cast(images, tf.float32) / 127.5 - 1.0
 
 
+def shuffled_batches(data, batch_size: int, seed: int) -> tf.data.Dataset:
+    """Endless batches of ``data`` (an array, or a tuple of arrays with N rows each), a new
+    random order every pass over the N rows — and the same stream from every iterator.
+
+    The order is stateless: row ``k % N`` of pass ``k // N`` is
+    ``tf.random.experimental.index_shuffle`` keyed by ``(seed, pass)``. A seeded
+    ``Dataset.shuffle`` reshuffles per *iterator* instead, so two iterators of one dataset
+    differ — and under a ``tf.distribute`` strategy Keras reads one batch from an iterator
+    of its own before training. Here every iterator, and a resumed run that skips k
+    batches, sees the one stream. Batches run across pass boundaries.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    data = tf.nest.map_structure(tf.convert_to_tensor, data)
+    n = int(tf.nest.flatten(data)[0].shape[0])
+    if n < 1:
+        raise ValueError("shuffled_batches needs at least one example")
+
+    def row(k):  # k-th example of the stream -> its row
+        return tf.random.experimental.index_shuffle(
+            k % n, seed=tf.stack([tf.constant(seed, tf.int64), k // n]), max_index=n - 1)
+
+    rows = tf.data.Dataset.counter().map(row).batch(batch_size)  # (B,) int64
+    return rows.map(lambda i: tf.nest.map_structure(lambda a: tf.gather(a, i), data))
+
+
 def _batched(arrays, batch_size, seed, shuffle, repeat, drop_remainder):
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")

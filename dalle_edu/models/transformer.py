@@ -34,39 +34,33 @@ import keras
 from keras import layers, ops
 
 from dalle_edu import configs, text
+from dalle_edu.configs import field
 
 __all__ = ["TransformerConfig", "CausalSelfAttention", "TransformerBlock", "TokenTransformer",
            "sequence_loss"]
 
 
 @dataclasses.dataclass
-class TransformerConfig:
+class TransformerConfig(configs.Config):
     """One token transformer: vocabularies, context and sizes."""
 
-    text_vocab: int = len(text.VOCAB)  # V_text: text ids are [0, V_text)
-    image_vocab: int = 256  # K, the discrete autoencoder's codebook: image ids are V_text + [0, K)
-    text_len: int = text.MAX_TOKENS  # text positions; shorter captions are padded with id 0
-    image_len: int = 64  # an 8x8 grid of codes, row by row
-    width: int = 128
-    depth: int = 4  # blocks
-    heads: int = 4
-    dropout: float = 0.0
-    text_weight: float = 1 / 8  # loss weights, see sequence_loss
-    image_weight: float = 7 / 8
+    text_vocab: int = field(len(text.VOCAB), gt=0)  # V_text: text ids are [0, V_text)
+    # K, the discrete autoencoder's codebook: image ids are V_text + [0, K)
+    image_vocab: int = field(256, gt=0)
+    text_len: int = field(text.MAX_TOKENS, gt=0)  # text positions; shorter captions padded with 0
+    image_len: int = field(64, gt=0)  # an 8x8 grid of codes, row by row
+    width: int = field(128, gt=0)
+    depth: int = field(4, gt=0)  # blocks
+    heads: int = field(4, gt=0)
+    dropout: float = field(0.0, ge=0, lt=1)
+    text_weight: float = field(1 / 8, ge=0)  # loss weights, see sequence_loss
+    image_weight: float = field(7 / 8, ge=0)
 
     def __post_init__(self):
-        for name in ("text_vocab", "image_vocab", "text_len", "image_len", "width", "depth", "heads"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"TransformerConfig.{name} must be >= 1, got {getattr(self, name)}")
+        super().__post_init__()
         if self.width % self.heads:
-            raise ValueError(f"width {self.width} is not divisible by heads {self.heads}")
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "TransformerConfig":
-        return configs.from_dict(cls, d)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+            raise ValueError(f"TransformerConfig: width {self.width} is not divisible by heads "
+                             f"{self.heads}")
 
     @property
     def vocab(self) -> int:

@@ -46,50 +46,40 @@ import keras
 from keras import layers, ops
 
 from dalle_edu import configs
+from dalle_edu.configs import field
 
 __all__ = ["VQConfig", "VectorQuantizer", "vq_encoder", "vq_decoder", "perplexity", "codes_used"]
 
 
 @dataclasses.dataclass
-class VQConfig:
+class VQConfig(configs.Config):
     """One image tokenizer: architecture, codebook rule, data and optimisation."""
 
     # architecture
-    image_size: int = 32
-    tokens_per_side: int = 8  # 64 tokens per image; image_size / tokens_per_side a power of 2
-    codebook_size: int = 256  # K
-    code_dim: int = 32  # D
-    width: int = 16  # channels after the first downsampling; doubled after each further one
-    res_blocks: int = 1  # residual blocks at token resolution, in encoder and in decoder
+    image_size: int = field(32, gt=0)
+    # 64 tokens per image; image_size / tokens_per_side a power of 2
+    tokens_per_side: int = field(8, gt=0)
+    codebook_size: int = field(256, ge=2)  # K
+    code_dim: int = field(32, gt=0)  # D
+    width: int = field(16, gt=0)  # channels after the first downsampling; doubled after each further one
+    res_blocks: int = field(1, ge=0)  # residual blocks at token resolution, in encoder and in decoder
     # codebook
-    beta: float = 0.25  # commitment weight
-    decay: float = 0.99  # EMA decay g
-    epsilon: float = 1e-5  # Laplace smoothing of the EMA counts
+    beta: float = field(0.25, ge=0)  # commitment weight
+    decay: float = field(0.99, ge=0, lt=1)  # EMA decay g
+    epsilon: float = field(1e-5, ge=0)  # Laplace smoothing of the EMA counts
     # revive a code unused this many steps in a row (0 = never): with B*T*T = 2048 vectors a
     # step, a code used by 1 token in 10_000 survives 20 steps with probability ~98 %
-    dead_after: int = 20
+    dead_after: int = field(20, ge=0)
     # data and optimisation
-    n_train: int = 10_000  # train-split images drawn once
-    steps: int = 2_000  # ~0.2 s a step on 2 busy cores; 600 steps: benchmarks/vqvae_tokenizer.py
-    batch_size: int = 32
-    lr: float = 2e-3
-    seed: int = 0
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "VQConfig":
-        return configs.from_dict(cls, d)
+    n_train: int = field(10_000, gt=0)  # train-split images drawn once
+    steps: int = field(2_000, gt=0)  # ~0.2 s a step on 2 busy cores; 600: benchmarks/vqvae_tokenizer.py
+    batch_size: int = field(32, gt=0)
+    lr: float = field(2e-3, gt=0)
+    seed: int = field(0, ge=0)
 
     def __post_init__(self):
+        super().__post_init__()
         self.downsamplings  # validates the two sizes
-        for name in ("codebook_size", "code_dim", "width", "steps", "batch_size", "n_train"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"VQConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if self.codebook_size < 2:
-            raise ValueError(f"VQConfig.codebook_size must be >= 2, got {self.codebook_size}")
-        if not 0.0 <= self.decay < 1.0:
-            raise ValueError(f"VQConfig.decay must be in [0, 1), got {self.decay}")
-        if self.beta < 0 or self.epsilon < 0 or self.dead_after < 0 or self.res_blocks < 0:
-            raise ValueError("VQConfig.beta, epsilon, dead_after and res_blocks must be >= 0")
 
     @property
     def downsamplings(self) -> int:
@@ -101,9 +91,6 @@ class VQConfig:
                 f"image_size / tokens_per_side must be a power of two >= 2 (e.g. 32 / 8), "
                 f"got {self.image_size} / {self.tokens_per_side}")
         return int(k)
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
 
 class VectorQuantizer(layers.Layer):

@@ -1,17 +1,15 @@
-"""The simple DALL·E: a text-conditional GAN on the shapes world — Chapter 6.
+"""Text-to-image models on the shapes world, one module per family — Chapters 6 and 10.
 
-A text-to-image GAN in the spirit of Reed et al. (2016), *not* OpenAI's DALL·E (a
-discrete VAE plus an autoregressive transformer with CLIP reranking). One module a job:
+Two families, each answering ``generate / save / load``:
 
-* ``condition`` — the (B, 23) condition vector: its layout, decoding, the unsaid heads;
-* ``encoder``   — the additive text encoder that writes it;
-* ``config``    — ``T2IConfig`` (sizes per preset live in ``dalle_edu.presets``);
-* ``gan``       — ``TextToImageGAN`` (the engine's ``train_step`` plus hook terms),
-  ``build_gan``, ``make_dataset``;
-* ``model``     — ``TextToImage``: ``generate / save / load``, the shipped model's class;
-* ``training``  — ``train``: encoder, GAN, checkpoints, resume;
-* ``dalle``, ``dalle_training`` — the real DALL·E, small (Chapter 10): ``Dalle``, an image
-  tokenizer + a token transformer, and ``train_dalle``, its two stages, resumable.
+* **GANs** (Chapter 6), in the spirit of Reed et al. (2016): ``LabelGAN`` (model
+  ``"gan-labels"``, conditioned on an attribute encoder trained with labels) and
+  ``CaptionGAN`` (model ``"gan"``, conditioned on the mini-CLIP's text tower: no labels).
+  ``condition`` — the (B, 23) attribute vector; ``encoder`` — the encoder that writes it;
+  ``config`` — ``T2IConfig``; ``gan`` — both GANs, ``build_gan``, ``make_dataset``;
+  ``model`` — ``TextToImage``, the trained model; ``training`` — ``train``, resumable.
+* **The token model** (Chapter 10), OpenAI's DALL·E small: ``dalle`` — ``Dalle``, an image
+  tokenizer + a token transformer; ``dalle_training`` — ``train_dalle``, its two stages.
 
 Shapes: z (B, latent); condition (B, COND_DIM); images (B, S, S, 3) in [-1, 1].
 """
@@ -24,7 +22,9 @@ from dalle_edu.t2i.config import T2IConfig
 from dalle_edu.t2i.encoder import (
     attribute_targets, build_text_encoder, encode_ids, encode_prompts, pretrain_text_encoder,
 )
-from dalle_edu.t2i.gan import TextToImageGAN, aux_loss, build_gan, build_generator, make_dataset
+from dalle_edu.t2i.gan import (
+    CaptionGAN, LabelGAN, aux_loss, build_discriminator, build_gan, build_generator, make_dataset,
+)
 from dalle_edu.t2i.model import TextToImage, WeightsError, check_seed
 from dalle_edu.t2i.training import train
 from dalle_edu.t2i.dalle import Dalle, DalleConfig
@@ -33,7 +33,7 @@ from dalle_edu.t2i.dalle_training import make_sequences, train_dalle
 __all__ = [
     "AUX_SIZES", "COND_DIM", "HEADS", "SLICES", "UNSAID", "UNSAID_INDEX", "decode", "fill_unsaid",
     "named_mask", "one_hot", "said_mask", "T2IConfig", "attribute_targets", "build_text_encoder",
-    "encode_ids", "encode_prompts", "pretrain_text_encoder", "TextToImageGAN", "aux_loss",
-    "build_gan", "build_generator", "make_dataset", "TextToImage", "WeightsError", "check_seed",
+    "encode_ids", "encode_prompts", "pretrain_text_encoder", "LabelGAN", "CaptionGAN", "aux_loss",
+    "build_gan", "build_generator", "build_discriminator", "make_dataset", "TextToImage", "WeightsError", "check_seed",
     "train", "Dalle", "DalleConfig", "make_sequences", "train_dalle",
 ]

@@ -30,6 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from dalle_edu import configs, text
+from dalle_edu.configs import field
 from dalle_edu.checkpoint import WeightsError, load_weights_strict, save_weights_only
 from dalle_edu.models.transformer import TokenTransformer, TransformerConfig
 from dalle_edu.models.vqvae import VQConfig
@@ -40,55 +41,39 @@ FILES = ("dalle_config.json", "transformer.weights.h5", "tokenizer")
 
 
 @dataclasses.dataclass
-class DalleConfig:
+class DalleConfig(configs.Config):
     """One run of the token model; ``DalleConfig.for_preset(name)`` sizes it for a preset."""
 
-    image_size: int = 32
-    tokens_per_side: int = 8  # 8x8 codes at 32x32 (16x16 at 64x64)
-    tokenizer: dict = dataclasses.field(default_factory=dict)  # VQConfig overrides (steps, ...)
+    PRESET_MODEL = "dalle"
+    RESUMABLE = ()  # the cosine schedule is tied to ``steps``: a resumed run changes nothing
+
+    image_size: int = field(32, gt=0)
+    tokens_per_side: int = field(8, gt=0)  # 8x8 codes at 32x32 (16x16 at 64x64)
+    tokenizer: dict = field(default_factory=dict)  # VQConfig overrides (steps, ...)
     # transformer
-    width: int = 128
-    depth: int = 4
-    heads: int = 4
-    text_weight: float = 1 / 8  # DALL·E's loss weights: the caption is given, the image is written
+    width: int = field(128, gt=0)
+    depth: int = field(4, gt=0)
+    heads: int = field(4, gt=0)
+    # DALL·E's loss weights: the caption is given, the image is written
+    text_weight: float = field(1 / 8, ge=0, le=1)
     # data: captioned train-split images drawn once, a quarter with size or position left out
-    n_train: int = 40_000
-    partial: float = 0.25
+    n_train: int = field(40_000, gt=0)
+    partial: float = field(0.25, ge=0, le=1)
     # optimisation: AdamW, linear warm-up then cosine decay to lr * min_lr
-    steps: int = 3_000
-    batch_size: int = 64
-    lr: float = 1e-3
-    warmup: int = 200
-    min_lr: float = 0.05
-    weight_decay: float = 0.01
+    steps: int = field(3_000, gt=0)
+    batch_size: int = field(64, gt=0)
+    lr: float = field(1e-3, gt=0)
+    warmup: int = field(200, ge=0)
+    min_lr: float = field(0.05, ge=0, le=1)
+    weight_decay: float = field(0.01, ge=0)
     # sampling defaults of generate()
-    temperature: float = 1.0
-    top_k: int | None = 8
-    seed: int = 0
+    temperature: float = field(1.0, gt=0)
+    top_k: int | None = field(8, gt=0)
+    seed: int = field(0, ge=0)
 
     def __post_init__(self):
-        for name in ("steps", "batch_size", "n_train", "width", "depth", "heads"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"DalleConfig.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.partial <= 1.0:
-            raise ValueError(f"DalleConfig.partial must be in [0, 1], got {self.partial}")
-        check_sampling(self.temperature, self.top_k)
+        super().__post_init__()
         self.vq_config()  # one-line errors for bad tokenizer overrides now, not at stage 1
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DalleConfig":
-        return configs.from_dict(cls, d)
-
-    @classmethod
-    def for_preset(cls, name: str | None = None, **overrides) -> "DalleConfig":
-        """The ``"dalle"`` config of preset ``name`` (default: the detected one), ``overrides`` on top."""
-        from dalle_edu import presets
-
-        preset = presets.get(name) if name is not None else presets.current()
-        return cls.from_dict({**preset.models["dalle"], **overrides})
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
 
     def vq_config(self) -> VQConfig:
         return VQConfig.from_dict({"image_size": self.image_size, "seed": self.seed,

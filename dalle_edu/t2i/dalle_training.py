@@ -15,23 +15,17 @@ uninterrupted run ends (CPU, op determinism; a test checks).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import keras
 import tensorflow as tf
 
-from dalle_edu import callbacks as cbs
-from dalle_edu import device, distribute, text
-from dalle_edu.checkpoint import latest_checkpoint
+from dalle_edu import device, text, trainer
 from dalle_edu.data import shapes
 from dalle_edu.models.transformer import TokenTransformer
 from dalle_edu.t2i.dalle import FILES, Dalle, DalleConfig, check_tokenizer
 from dalle_edu.image_tokenizer import VQVAE, train_tokenizer
-
-STEPS_PER_EPOCH = 500  # one Keras "epoch": callbacks (checkpoints, evaluation) run this often
-
 
 def make_sequences(config: DalleConfig, tokenizer: VQVAE) -> np.ndarray:
     """``config.n_train`` captioned train images -> int32 (N, text_len + T*T): [caption ids | image ids].
@@ -66,21 +60,13 @@ def train_dalle(config: DalleConfig, out_dir, resume: bool = False, verbose: int
 
     ``tokenizer``: a trained ``VQVAE`` (or its folder) to use instead of training one.
     ``callbacks`` are Keras callbacks for stage 2; each can reach the model being
-    trained as ``self.model.sampler`` (a ``Dalle``), which is how
-    ``dalle_edu.evaluation.FidelityLog`` evaluates it during training.
+    trained as ``self.model.sampler`` (a ``Dalle``), which is how training-time
+    evaluation reaches it.
     """
     out_dir = Path(out_dir)
-    ckpt_dir, tok_dir = out_dir / "checkpoints", out_dir / FILES[2]
-    if resume:
-        if not (out_dir / FILES[0]).is_file():
-            raise ValueError(f"--resume: nothing to resume in {out_dir} (no {FILES[0]} there)")
-        saved = DalleConfig.from_dict(json.loads((out_dir / FILES[0]).read_text()))
-        if saved.to_dict() != config.to_dict():
-            changed = sorted(k for k, v in config.to_dict().items() if saved.to_dict()[k] != v)
-            raise ValueError(f"--resume: the run in {out_dir} was started with other settings "
-                             f"({', '.join(changed)}); resume it with the same preset and options")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / FILES[0]).write_text(json.dumps(config.to_dict(), indent=1) + "\n")
+    tok_dir = out_dir / FILES[2]
+    trainer.epochs_for(config.steps)  # a bad step count fails now, not after stage 1
+    trainer.start_run(config, out_dir, resume, config_file=FILES[0])  # DalleConfig.RESUMABLE: ()
     device.set_seed(config.seed)
 
     if tokenizer is not None:  # stage 1, given
@@ -95,29 +81,16 @@ def train_dalle(config: DalleConfig, out_dir, resume: bool = False, verbose: int
         tokenizer = train_tokenizer(config.vq_config(), out_dir=tok_dir, verbose=verbose)
 
     if verbose:
-        print(f"stage 2: the transformer ({config.steps} steps); checkpoints in {ckpt_dir}",
-              flush=True)
+        print(f"stage 2: the transformer ({config.steps} steps); checkpoints in "
+              f"{out_dir / 'checkpoints'}", flush=True)
     seqs = make_sequences(config, tokenizer)
     device.set_seed(config.seed)  # the same weights whether stage 1 ran now or was loaded
     model = build_transformer(config, tokenizer.config.codebook_size)
-    steps_per_epoch = min(STEPS_PER_EPOCH, config.steps)
-    if config.steps % steps_per_epoch:
-        raise ValueError(f"steps ({config.steps}) must be a multiple of {steps_per_epoch}")
-    epochs = config.steps // steps_per_epoch
     ds = (tf.data.Dataset.from_tensor_slices(seqs).shuffle(len(seqs), seed=config.seed)
           .repeat().batch(config.batch_size, drop_remainder=True))
-    if resume and latest_checkpoint(ckpt_dir) is None and verbose:
-        print(f"--resume: no checkpoint in {ckpt_dir} yet; stage 2 starts from step 0", flush=True)
-    resume_from = ckpt_dir if resume and latest_checkpoint(ckpt_dir) is not None else None
-    ds, steps_per_epoch, initial_epoch, stop = distribute.one_stream(
-        model, ds, epochs, steps_per_epoch, 0, resume_from)
     model.sampler = Dalle(config, tokenizer, model)
-    callbacks = [cbs.Checkpoint(ckpt_dir, every_n_steps=checkpoint_every, keep=2),
-                 cbs.NaNGuard(monitor=("loss",), checkpoint_dir=ckpt_dir), *stop, *callbacks]
-    if int(model.step.numpy()) < config.steps:
-        distribute.fit_degrading_determinism(model, lambda: model.fit(
-            ds, epochs=epochs, steps_per_epoch=steps_per_epoch, initial_epoch=initial_epoch,
-            callbacks=callbacks, verbose=verbose, shuffle=False))
+    trainer.train_run(model, ds, config.steps, out_dir, resume, callbacks=callbacks,
+                      verbose=verbose, checkpoint_every=checkpoint_every, monitor=("loss",))
     result = Dalle(config, tokenizer, model)
     result.save(out_dir)
     return result
