@@ -142,7 +142,7 @@ def _generate(args) -> int:
 
 
 def config_overrides(pairs) -> dict:
-    """``["width=40", "lr=2e-4", "d_lr=None", "text_encoder=clip"]`` -> config overrides.
+    """``["width=40", "lr=2e-4", "clip=None", "text_encoder=clip"]`` -> config overrides.
 
     Values are JSON (``None`` also reads as null), else text. ``--set`` of ``dalle-edu
     train`` and of the benchmarks.
@@ -164,7 +164,7 @@ def _train(args) -> int:
 
     preset = args.preset or presets.detect()
     overrides = config_overrides(args.set)
-    if args.steps:
+    if args.steps is not None:  # --steps 0 is a value to check, not "the preset's"
         overrides["steps"] = args.steps
     what = {"clip": "a mini-CLIP", "dalle": "the token model 'dalle' (tokenizer, then transformer)"}.get(
         args.model, f"the text-to-image GAN {args.model!r}")
@@ -181,19 +181,14 @@ def _train(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from dalle_edu import api
-
-    result = api.evaluate(args.model, args.weights, n=args.n)
-    width = max(len(k) for k in result) + 2
-    print(f"{'measure':<{width}}value")
-    for k, v in result.items():
-        print(f"{k:<{width}}{v}")
     import warnings
 
-    with warnings.catch_warnings():  # the FID bias warning is printed as a column instead
+    from dalle_edu import api
+
+    with warnings.catch_warnings():  # FID's small-n bias: the real column is the floor to read
         warnings.simplefilter("ignore", UserWarning)
-        table = api.measure(args.model, args.weights, n=args.n)
-    print(f"\nChapter 9's measures, {args.n} prompts per split (real renders: the floor)")
+        table = api.evaluate(args.model, args.weights, n=args.n)
+    print(f"Chapter 9's measures, {args.n} prompts per split (real renders: the floor)")
     width = max(len(k) for k in table["model"]) + 2
     print(f"{'measure':<{width}}{args.model:>12}{'real':>12}")
     for k, v in table["model"].items():

@@ -59,7 +59,13 @@ def _check(cls_name, name, value, hint, meta):
         return None
     bounds, choices = meta.get("bounds", {}), meta.get("choices")
     what = " or ".join(_TYPES.get(k, k.__name__) for k in kinds)
-    what += "".join(f" {_BOUNDS[k][0]} {b}" for k, b in bounds.items())
+    low, high = [(k, b) for k, b in bounds.items() if k in ("gt", "ge")], \
+        [(k, b) for k, b in bounds.items() if k in ("lt", "le")]
+    if low and high:  # an interval: [0, 1), (0, 1]
+        (lk, lo), (hk, hi) = low[0], high[0]
+        what += f" in {'[' if lk == 'ge' else '('}{lo}, {hi}{']' if hk == 'le' else ')'}"
+    else:
+        what += "".join(f" {_BOUNDS[k][0]} {b}" for k, b in bounds.items())
     if choices:
         what = "one of " + ", ".join(map(repr, choices))
     if optional:

@@ -29,7 +29,7 @@ class Preset:
     """A named run size: shared sizes as fields, a chapter's from ``chapter``, a model's from ``models``."""
 
     name: str
-    image_size: int  # side of the shapes-world canvas (SHAPES_WORLD.md: 32, or 64 on gpu)
+    image_size: int  # side of the shapes-world canvas (book/shapes_world.md: 32, or 64 on gpu)
     batch_size: int
     description: str = field(default="", compare=False)
 
@@ -169,13 +169,11 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
 
 # model name -> preset -> config overrides on the model's defaults (its config class).
 MODELS = {
-    "gan-labels": {  # dalle_edu.t2i.T2IConfig with full-resolution layers at both ends
-        # (issue 11's ablations, book: benchmarks), in every preset so smoke runs the same
-        # network. cpu: the fastest measured way to the targets on 2 cores (book:
-        # benchmarks, "The learning rate"): more, smaller steps (width 32, batch 32) at 4x
-        # DCGAN's learning rate, constant (a decay measured worse). The shipped weights are
-        # an earlier, slower recipe trained longer (width 40, batch 64, lr 2e-4, 16,000
-        # steps: their config.json). gpu keeps lr 2e-4 at batch 128: not measured on a GPU
+    "gan-labels": {  # dalle_edu.t2i.T2IConfig with full-resolution layers at both ends, in
+        # every preset so smoke runs the same network. cpu: the fastest measured way to the
+        # targets on 2 cores (book: benchmarks, "The learning rate"): width 32, batch 32 at
+        # 4x DCGAN's learning rate. The shipped weights are width 40, batch 64, lr 2e-4,
+        # 16,000 steps (their config.json). gpu keeps lr 2e-4 at batch 128: not measured on a GPU
         "smoke": dict(n_train=1_024, steps=30, encoder_steps=100, width=16, batch_size=32,
                       final_conv=True, d_stem=True),
         "cpu": dict(final_conv=True, d_stem=True, width=32, batch_size=32, steps=5_000,
@@ -188,8 +186,7 @@ MODELS = {
                       n_train=1_024, steps=30, width=16, batch_size=32,
                       clip=dict(n_train=512, steps=8, batch_size=64, width=8, word_dim=16)),
         # cpu: 4x DCGAN's learning rate, as "gan-labels" (book: benchmarks, "The learning
-        # rate"): the geometry target in 2,000-2,500 steps instead of ~8,000. The shipped
-        # "gan" is the slower recipe: --set lr=2e-4 steps=8000
+        # rate"). The shipped "gan" is lr 2e-4 for 8,000 steps: --set lr=2e-4 steps=8000
         "cpu": dict(text_encoder="clip", aux_weight=0.0, contrastive_weight=1.0, lr=8e-4,
                     steps=4_000),
         "gpu": dict(text_encoder="clip", aux_weight=0.0, contrastive_weight=1.0,
