@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from dalle_edu.data.shapes import _coverage
+from dalle_edu.data.shapes import coverage
 from dalle_edu.data.world import (COLORS, HALF_EXTENT, HPOS, KEYS, POSITION, SHAPES, SIZES,
-                                  VALUES, VPOS, _check_attr)
+                                  VALUES, VPOS, check_attr)
 from dalle_edu.images import to_float
 
 LIT = 0.2            # a pixel is lit when its max channel exceeds 20 % of full scale
@@ -152,7 +152,7 @@ def _fit_shapes(m: np.ndarray):
             mass = np.maximum(c0, 1e-6)
             h = np.sqrt(mass / a)
             cx, cy = cx_ / mass, cy_ / mass - drop * h
-            ideal = _coverage(k, grid[None, None, :] - cx[:, None, None],
+            ideal = coverage(k, grid[None, None, :] - cx[:, None, None],
                               grid[None, :, None] - cy[:, None, None], h[:, None, None])
             if rnd == _FIT_ROUNDS:
                 break
@@ -271,7 +271,7 @@ def fidelity(images, wanted: list[dict]) -> dict:
     """
     if len(images) != len(wanted):
         raise ValueError(f"{len(images)} images but {len(wanted)} attribute dicts")
-    wanted = [_check_attr(w, full=False) for w in wanted]
+    wanted = [check_attr(w, full=False) for w in wanted]
     colors = tuple(COLORS)
     targets = np.array([colors.index(w["color"]) if "color" in w else -1 for w in wanted])
     r = _analyse_all(images, targets)

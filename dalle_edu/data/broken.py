@@ -23,7 +23,7 @@ import zlib
 import numpy as np
 
 from dalle_edu.data.shapes import render
-from dalle_edu.data.world import KEYS, VALUES, _check_attr
+from dalle_edu.data.world import KEYS, VALUES, check_attr
 
 
 def _fill(attrs, rng) -> list[dict]:
@@ -32,7 +32,7 @@ def _fill(attrs, rng) -> list[dict]:
         attrs = [attrs]
     full = []
     for a in attrs:
-        a = dict(_check_attr(a, full=False))
+        a = dict(check_attr(a, full=False))
         for k in KEYS:
             if k not in a:
                 a[k] = VALUES[k][rng.integers(len(VALUES[k]))]
@@ -81,7 +81,7 @@ def collapsed(attrs, seed: int = 0, size: int = 32) -> np.ndarray:
         attrs = [attrs]
     out, cache = [], {}
     for a in attrs:
-        key = repr(sorted(_check_attr(a, full=False).items()))
+        key = repr(sorted(check_attr(a, full=False).items()))
         if key not in cache:
             fixed = zlib.crc32(key.encode())
             full = _fill([a], np.random.default_rng([fixed, 2_004]))

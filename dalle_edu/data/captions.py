@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 
-from dalle_edu.data.world import COLORS, KEYS, _check_attr
+from dalle_edu.data.world import COLORS, KEYS, check_attr
 
 # ------------------------------------------------------------------------- captions
 # Every word a caption can use comes from these tables; `dalle_edu.text` builds its
@@ -127,7 +127,7 @@ def caption(attr: dict) -> str:
     Names the keys ``attr`` has (color and shape are required; size optional; vpos and
     hpos together or not at all). Middle-center reads "in the center".
     """
-    _check_attr(attr, full=False)
+    check_attr(attr, full=False)
     return _paraphrase(attr, _check_keys(attr), None, canonical=True)
 
 
@@ -137,7 +137,7 @@ def paraphrase(attr: dict, rng=None, keys=None) -> str:
     ``rng``: a ``np.random.Generator`` or a seed. ``keys``: the attributes to mention
     (default: all keys ``attr`` has); color and shape always, vpos/hpos together.
     """
-    _check_attr(attr, full=False)
+    check_attr(attr, full=False)
     keys = _check_keys(attr if keys is None else keys)
     missing = [k for k in keys if k not in attr]
     if missing:
@@ -148,7 +148,7 @@ def paraphrase(attr: dict, rng=None, keys=None) -> str:
 
 def all_paraphrases(attr: dict, keys=None) -> list[str]:
     """Every distinct caption of ``attr`` the templates and synonyms can make (for tests)."""
-    _check_attr(attr, full=False)
+    check_attr(attr, full=False)
     keys = _check_keys(attr if keys is None else keys)
     # choice i has at most counts[i] options; u = (j + 0.5) / count hits every option
     longest = lambda table: max(len(v) for v in table.values())

@@ -36,7 +36,7 @@ from dalle_edu.data.captions import (  # noqa: F401  (re-exported: chapters say 
 )
 from dalle_edu.data.world import (  # noqa: F401  (re-exported: chapters say shapes.X)
     COLORS, HALF_EXTENT, HELD_OUT, HPOS, JITTER, KEYS, PARTIAL, POSITION, SCALE_RANGE, SHAPES,
-    SIZES, SPLITS, VALUES, VPOS, all_combinations, allowed_pairs, _check_attr, _check_split,
+    SIZES, SPLITS, VALUES, VPOS, all_combinations, allowed_pairs, check_attr, _check_split,
 )
 
 # ----------------------------------------------------------------------- rendering
@@ -48,7 +48,7 @@ _THREADS = min(4, os.cpu_count() or 1)
 _SQRT2, _SQRT5 = np.float32(np.sqrt(2.0)), np.float32(np.sqrt(5.0))
 
 
-def _coverage(shape_id: int, dx, dy, h):
+def coverage(shape_id: int, dx, dy, h):
     """Pixel coverage in [0, 1], (m, S, S) float32.
 
     dx: (m, 1, S) pixel-centre x minus bbox-centre x; dy: (m, S, 1), y grows downwards;
@@ -94,7 +94,7 @@ def _rasterize(shape_id, color_id, cx, cy, h, size: int, chunk: int = 1024):
             j = idx + sl.start
             dx = grid[None, None, :] - cx[j, None, None]             # (m, 1, S)
             dy = grid[None, :, None] - cy[j, None, None]             # (m, S, 1)
-            cov[idx] = _coverage(k, dx, dy, h[j, None, None])
+            cov[idx] = coverage(k, dx, dy, h[j, None, None])
         # quantise coverage to q in 0..255, then colour = round(q * rgb / 255) by
         # table lookup: exactly the palette colour where q = 255, black where q = 0
         q = (cov * 255 + 0.5).astype(np.int32)                       # (m, S, S)
@@ -152,7 +152,7 @@ def render(attrs, seed: int = 0, size: int = 32) -> np.ndarray:
     _check_size(size)
     if isinstance(attrs, dict):
         attrs = [attrs]
-    attrs = [_check_attr(a, full=False) for a in attrs]
+    attrs = [check_attr(a, full=False) for a in attrs]
     n = len(attrs)
     rng = np.random.default_rng([int(seed), 1_000])  # a stream apart from sample()'s
     fill = {k: rng.integers(len(VALUES[k]), size=n) for k in KEYS}

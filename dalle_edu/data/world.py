@@ -50,7 +50,7 @@ def _check_split(split: str) -> int:
     return SPLITS.index(split)
 
 
-def _check_attr(attr: dict, full: bool = True) -> dict:
+def check_attr(attr: dict, full: bool = True) -> dict:
     if not isinstance(attr, dict):
         raise TypeError(f"an attribute set must be a dict with keys {KEYS}, got {type(attr).__name__}")
     unknown = sorted(set(attr) - set(KEYS))

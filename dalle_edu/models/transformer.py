@@ -12,16 +12,15 @@ one decoder-only transformer trained to predict the next token::
 **One joint vocabulary.** Text ids keep their values ``[0, V_text)`` (``text.VOCAB``,
 padding id 0 as ``text.encode`` writes it) and image code ``c`` becomes id ``V_text + c``,
 so one embedding table and one output layer cover both. DALL·E embeds text and image
-tokens with separate tables, and learns a padding token separately for each text
-position; here padding is simply id 0 at every position, kept simple.
+tokens with separate tables and learns a padding token per text position; here
+padding is simply id 0 at every position.
 
 The blocks are GPT-2's (pre-norm): ``x + attn(LN(x))``, then ``x + MLP(LN(x))`` with a
 4x-wide GELU MLP; positions are learned. ``CausalSelfAttention`` is written out in full
 (it matches ``keras.layers.MultiHeadAttention(use_causal_mask=True)`` given the same
 weights, a test checks) because sampling needs what that layer hides: a **KV cache**.
-Keras and numpy only (``keras.ops``), so any Keras backend runs it. Sampling runs
-eagerly, one Python call per op, which dominates on a CPU: compiling ``decode`` (say
-``tf.function``) is several times faster; ``benchmarks/transformer_sampling.py`` measures both.
+Keras and numpy only (``keras.ops``). Sampling runs eagerly; a compiled ``decode`` is
+several times faster on a CPU (``benchmarks/transformer_sampling.py``).
 """
 
 from __future__ import annotations
@@ -36,8 +35,7 @@ from keras import layers, ops
 from dalle_edu import configs, text
 from dalle_edu.configs import field
 
-__all__ = ["TransformerConfig", "CausalSelfAttention", "TransformerBlock", "TokenTransformer",
-           "sequence_loss"]
+__all__ = ["TransformerConfig", "CausalSelfAttention", "TransformerBlock", "TokenTransformer", "sequence_loss"]
 
 
 @dataclasses.dataclass
@@ -45,8 +43,7 @@ class TransformerConfig(configs.Config):
     """One token transformer: vocabularies, context and sizes."""
 
     text_vocab: int = field(len(text.VOCAB), gt=0)  # V_text: text ids are [0, V_text)
-    # K, the discrete autoencoder's codebook: image ids are V_text + [0, K)
-    image_vocab: int = field(256, gt=0)
+    image_vocab: int = field(256, gt=0)  # K, the codebook: image ids are V_text + [0, K)
     text_len: int = field(text.MAX_TOKENS, gt=0)  # text positions; shorter captions padded with 0
     image_len: int = field(64, gt=0)  # an 8x8 grid of codes, row by row
     width: int = field(128, gt=0)
@@ -159,9 +156,8 @@ def sequence_loss(logits, ids, text_len, text_weight=1 / 8, image_weight=7 / 8):
 
         text_weight * mean CE over text targets + image_weight * mean CE over image targets
 
-    Defaults are DALL·E's 1/8 and 7/8: the caption is given at sampling time, never
-    generated, so the image loss is what we want low; the text loss still helps the
-    model learn to read captions, so it keeps a small weight rather than none.
+    Defaults are DALL·E's 1/8 and 7/8: the caption is given at sampling time, so the image
+    loss is what we want low; the text loss keeps a small weight: it helps to read captions.
     """
     targets = ids[:, 1:]  # (B, T-1)
     ce = keras.losses.sparse_categorical_crossentropy(targets, logits[:, :-1], from_logits=True)
@@ -170,10 +166,8 @@ def sequence_loss(logits, ids, text_len, text_weight=1 / 8, image_weight=7 / 8):
     text_mask = is_text * ops.cast(ops.not_equal(targets, text.PAD), "float32")  # (B, T-1)
     image_mask = (1.0 - is_text) * ops.ones_like(text_mask)
 
-    def mean(mask):
-        return ops.sum(ce * mask) / ops.maximum(ops.sum(mask), 1.0)
-
-    return text_weight * mean(text_mask) + image_weight * mean(image_mask)
+    text_ce, image_ce = (ops.sum(ce * m) / ops.maximum(ops.sum(m), 1.0) for m in (text_mask, image_mask))
+    return text_weight * text_ce + image_weight * image_ce
 
 
 class TokenTransformer(keras.Model):
@@ -317,12 +311,11 @@ class TokenTransformer(keras.Model):
                use_cache=True, decode=None) -> np.ndarray:
         """Caption ids (B, T_text) -> image codes (B, n_image_tokens) in [0, K).
 
-        Only image tokens are drawn: each step's logits are cut to the image range. The
-        caption is padded with id 0 to ``text_len``. ``top_k`` keeps the k likeliest codes
-        (1 = greedy); the same ``seed`` gives the same codes. ``use_cache=False`` is the
-        reference path that re-reads the whole sequence at every step. ``decode``: a
-        stand-in for ``self.decode`` with its signature, e.g. ``tf.function(model.decode)``
-        (the cached path only).
+        Only image tokens are drawn (each step's logits cut to the image range); the caption
+        is padded with id 0 to ``text_len``. ``top_k`` keeps the k likeliest codes (1 =
+        greedy); the same ``seed`` gives the same codes. ``use_cache=False`` re-reads the
+        whole sequence every step (the reference path). ``decode``: a stand-in for
+        ``self.decode``, e.g. ``tf.function(model.decode)``.
         """
         n = self.config.image_len if n_image_tokens is None else int(n_image_tokens)
         ids = self._check_sampling(text_ids, n, float(temperature), top_k)
