@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from dalle_edu import api, evaluation, geometry, metrics, t2i, text  # noqa: E402
+from dalle_edu import api, geometry, measures, metrics, t2i, text  # noqa: E402
 from dalle_edu.cli import config_overrides  # noqa: E402
 from dalle_edu.data import shapes  # noqa: E402
 
@@ -82,7 +82,7 @@ def judge(model, n: int, seed: int = 0) -> dict:
     return out
 
 
-class Curve(evaluation.GeometryLog):
+class Curve(measures.GeometryLog):
     """``GeometryLog`` with every pixel measure of ``pixels`` and the run's seconds so far.
 
     ``seconds`` in a row counts from ``t_start`` (before the text encoder and the data:

@@ -7,7 +7,8 @@
 import argparse
 import time
 
-from dalle_edu import api, evaluation
+from dalle_edu import api
+from dalle_edu.probe import train_probe
 from dalle_edu.data import shapes
 
 ap = argparse.ArgumentParser()
@@ -15,7 +16,7 @@ ap.add_argument("--size", type=int, default=32)
 ap.add_argument("--save", action="store_true")
 args = ap.parse_args()
 t0 = time.perf_counter()
-probe = evaluation.train_probe(size=args.size)
+probe = train_probe(size=args.size)
 print(f"trained in {time.perf_counter() - t0:.1f} s")
 for split in ("test", "compositional"):
     images, _, attrs = shapes.sample(4000, split, seed=1, size=args.size)

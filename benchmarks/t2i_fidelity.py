@@ -19,7 +19,7 @@ import time
 
 import numpy as np
 
-from dalle_edu import api, evaluation, t2i, text
+from dalle_edu import api, measures, t2i, text
 from dalle_edu.data import shapes
 
 
@@ -79,11 +79,11 @@ def main():
     probe = api.load_probe(config.image_size)
     out = args.out or tempfile.mkdtemp(prefix="t2i_bench_")
     t0 = time.perf_counter()
-    log = evaluation.FidelityLog(probe, every_n_epochs=args.eval_every, n=500)
+    log = measures.FidelityLog(probe, every_n_epochs=args.eval_every, n=500)
     model = t2i.train(config, out, verbose=0, callbacks=[log])
     total = time.perf_counter() - t0
     rows = log.rows
-    final = evaluation.evaluate_model(model, probe, n=1000)
+    final = measures.evaluate_model(model, probe, n=1000)
     print(json.dumps({"final": final, "train_seconds": rows[-1]["train_seconds"] if rows else None,
                       "wall_seconds_incl_eval": round(total), "load_avg_at_end": os.getloadavg()[0]}))
     print("\n| step | train s | test | compositional | purity (far) | positions of 9 | diversity ratio |")

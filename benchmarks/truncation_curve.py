@@ -27,7 +27,6 @@ import numpy as np  # noqa: E402
 
 from dalle_edu import api, geometry, measures, text  # noqa: E402
 from dalle_edu.data import shapes  # noqa: E402
-from dalle_edu.evaluation import mean_pairwise_distance  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "truncation_curve.json"
 TRUNCATIONS = (None, 2.0, 1.5, 1.0, 0.7, 0.5, 0.3)
@@ -43,7 +42,7 @@ def row(model, t, n, labels: bool) -> dict:
         g = geometry.fidelity(model.generate(captions, seed=0, **kw), wanted)
         out[split] = {k: round(g[k], 3) for k in ("fidelity", "strict", "off_palette", "shape_fit")}
     out["diversity_ratio"] = round(measures.diversity_ratio(measures.from_model(model, **kw)), 3)
-    out["spread_full_prompt"] = round(mean_pairwise_distance(
+    out["spread_full_prompt"] = round(measures.mean_pairwise_distance(
         model.generate([FULL], seed=0, n_per_prompt=64, **kw)), 4)
     return out
 
@@ -55,7 +54,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     renders = shapes.render([text.parse(FULL)] * 64, seed=0)
     results = {"n": args.n, "full_prompt": FULL,
-               "render_spread_full_prompt": round(mean_pairwise_distance(renders), 4), "rows": {}}
+               "render_spread_full_prompt": round(measures.mean_pairwise_distance(renders), 4),
+               "rows": {}}
     if OUT.is_file():  # keep the other models' rows (measured at the same n)
         saved = json.loads(OUT.read_text())
         if saved.get("n") == args.n:

@@ -154,30 +154,24 @@ def train(preset: str | None = None, out_dir="runs/t2i", resume: bool = False, v
 
 def load_probe(image_size: int = 32):
     """The attribute probe: the shipped one for 32x32, else trained now (about 30 s on a CPU)."""
-    from dalle_edu import evaluation
+    from dalle_edu import probe
 
     if image_size == 32 and DEFAULT_PROBE.is_file():
-        model = evaluation.build_probe(32)
+        model = probe.build_probe(32)
         model.load_weights(DEFAULT_PROBE)
-        return evaluation.Probe(model)
-    return evaluation.train_probe(size=image_size)
+        return probe.Probe(model)
+    return probe.train_probe(size=image_size)
 
 
 def evaluate(model: str = DEFAULT_MODEL, weights=None, n: int = 1_000, seed: int = 0) -> dict:
-    """Caption fidelity (test and compositional), coverage, diversity and purity of a model."""
-    from dalle_edu import evaluation
-
-    m = load_model(model, weights)
-    return evaluation.evaluate_model(m, load_probe(m.image_size), n=n, seed=seed)
-
-
-def measure(model: str = DEFAULT_MODEL, weights=None, n: int = 1_000, seed: int = 0) -> dict:
     """Chapter 9's measures of a model, with the real-data floor: ``{"model": {...}, "real": {...}}``.
 
     Geometry check and probe fidelity (test prompts and held-out pairs), R-precision,
     CLIP score, FID and KID in the mini-CLIP's image space and in the probe's (``fid_probe``,
     ``kid_probe_x1000``), precision/recall, off-palette pixels, shape fit and within-prompt
-    diversity (``dalle_edu.measures.measure``).
+    diversity (``dalle_edu.measures.measure``), for the model and for real renders of the
+    same prompts. Chapter 7's probe table (partial captions, positions covered) is
+    ``measures.evaluate_model(load_model(model, weights), load_probe())``.
     """
     from dalle_edu import measures
 

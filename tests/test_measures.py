@@ -7,9 +7,10 @@ import warnings
 import numpy as np
 import pytest
 
-from dalle_edu import api, evaluation, geometry, measures, metrics, presets, text
+from dalle_edu import api, geometry, measures, metrics, presets, text
 from dalle_edu.data import shapes
 from dalle_edu.images import to_float
+from dalle_edu.probe import probe_features
 
 N = 200  # prompts per split: R-precision needs at least 100
 
@@ -17,6 +18,22 @@ PROMPTS = ["a big red circle at the top left", "a small blue square in the cente
            "a big green triangle at the bottom right", "a small yellow diamond at the top right",
            "a big white circle at the bottom left", "a small orange square at the middle left",
            "a big cyan triangle in the center", "a small magenta diamond at the bottom center"]
+
+
+def test_mean_pairwise_distance_closed_form():
+    a = np.full((1, 2, 2, 1), -1.0, np.float32)
+    b = np.full((1, 2, 2, 1), 1.0, np.float32)
+    # two images differing by 2 in each of 4 pixels: distance sqrt(4 * 2^2) = 4
+    assert measures.mean_pairwise_distance(np.concatenate([a, b])) == pytest.approx(4.0)
+    assert measures.mean_pairwise_distance(np.concatenate([a, a, a])) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_color_purity_of_real_renders_is_zero_and_wrong_colour_is_one():
+    attrs = [dict(color=c, shape="square", size="big", vpos="middle", hpos="center")
+             for c in shapes.COLORS]
+    images = shapes.render(attrs, seed=0)
+    assert measures.color_purity(images, [a["color"] for a in attrs]) == 0.0
+    assert measures.color_purity(images[:1], ["blue"]) == 1.0  # a red square read as blue
 
 
 @pytest.fixture(scope="module")
@@ -103,17 +120,17 @@ def test_probe_features_are_the_layer_the_heads_read(probe):
     for key in ("color", "shape", "vpos"):  # each head is one Dense layer on these features
         np.testing.assert_allclose(np.asarray(probe.model.get_layer(key)(raw)), logits[key],
                                    rtol=1e-4, atol=1e-4)
-    f = evaluation.probe_features(probe, images)
+    f = probe_features(probe, images)
     assert f.shape == (50, 128) and f.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(f, axis=1), 1.0, rtol=1e-5)  # on the unit sphere
-    np.testing.assert_array_equal(f, evaluation.probe_features(probe, images))  # deterministic
-    np.testing.assert_allclose(f[:7], evaluation.probe_features(probe, images[:7], batch_size=3),
+    np.testing.assert_array_equal(f, probe_features(probe, images))  # deterministic
+    np.testing.assert_allclose(f[:7], probe_features(probe, images[:7], batch_size=3),
                                atol=1e-6)  # an image's features do not depend on its batch
 
 
 def test_fid_in_probe_space_warns_at_1000_samples(probe):
     """D = 128: n = 1,000 < 10·D, so FID is biased upward here and says so (KID is not)."""
-    a, b = (evaluation.probe_features(probe, shapes.sample(1_000, "test", seed=s)[0])
+    a, b = (probe_features(probe, shapes.sample(1_000, "test", seed=s)[0])
             for s in (1, 2))  # two independent sets of renders
     with pytest.warns(UserWarning, match=r"N=1000 < 10·D=1280"):
         floor = metrics.fid(a, b)
@@ -129,7 +146,7 @@ def test_probe_space_keys_only_with_a_probe(real, real_probe, clip, probe, refer
 
 def test_probe_space_fid_and_kid_rank_blur_below_renders(real_probe, clip, probe, probe_reference):
     # the floor: FID of the reference renders against a second, independent set of renders
-    other = evaluation.probe_features(probe, shapes.sample(N, "test", seed=11)[0])
+    other = probe_features(probe, shapes.sample(N, "test", seed=11)[0])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # N = 200 < 10·D on purpose: equal N
         floor = metrics.fid(other, probe_reference["probe_features"])

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from dalle_edu import evaluation as ev
 from dalle_edu.data import shapes
+from dalle_edu.probe import Probe, caption_fidelity, probe_data, train_probe
 
 
-class _OracleProbe(ev.Probe):
+class _OracleProbe(Probe):
     """A probe that 'reads' the attributes we tell it: tests the bookkeeping, not a CNN."""
 
     def __init__(self, answers):
@@ -21,39 +21,23 @@ def test_caption_fidelity_counts_only_named_attributes():
     probe = _OracleProbe(drawn)
     wanted = [{"color": "red", "shape": "circle"},              # partial prompt, right
               {"color": "blue", "shape": "square", "size": "big"}]  # wrong size
-    out = ev.caption_fidelity(probe, np.zeros((2, 32, 32, 3), np.uint8), wanted)
+    out = caption_fidelity(probe, np.zeros((2, 32, 32, 3), np.uint8), wanted)
     assert out["fidelity"] == 0.5
     assert out["color"] == 1.0 and out["size"] == 0.0
     assert "vpos" not in out  # no prompt named a position
     with pytest.raises(ValueError, match="2 images but 1"):
-        ev.caption_fidelity(probe, np.zeros((2, 32, 32, 3), np.uint8), wanted[:1])
-
-
-def test_mean_pairwise_distance_closed_form():
-    a = np.full((1, 2, 2, 1), -1.0, np.float32)
-    b = np.full((1, 2, 2, 1), 1.0, np.float32)
-    # two images differing by 2 in each of 4 pixels: distance sqrt(4 * 2^2) = 4
-    assert ev.mean_pairwise_distance(np.concatenate([a, b])) == pytest.approx(4.0)
-    assert ev.mean_pairwise_distance(np.concatenate([a, a, a])) == pytest.approx(0.0, abs=1e-6)
-
-
-def test_color_purity_of_real_renders_is_zero_and_wrong_colour_is_one():
-    attrs = [dict(color=c, shape="square", size="big", vpos="middle", hpos="center")
-             for c in shapes.COLORS]
-    images = shapes.render(attrs, seed=0)
-    assert ev.color_purity(images, [a["color"] for a in attrs]) == 0.0
-    assert ev.color_purity(images[:1], ["blue"]) == 1.0  # a red square read as blue
+        caption_fidelity(probe, np.zeros((2, 32, 32, 3), np.uint8), wanted[:1])
 
 
 def test_probe_data_covers_held_out_pairs():
-    _, labels, attrs = ev.probe_data(2000, seed=0, size=32)
+    _, labels, attrs = probe_data(2000, seed=0, size=32)
     pairs = {(a["color"], a["shape"]) for a in attrs}
     assert shapes.HELD_OUT <= pairs
     assert labels["color"].shape == (2000,)
 
 
 def test_small_probe_learns_colour_quickly():
-    probe = ev.train_probe(size=32, n=2000, epochs=2, seed=0)
+    probe = train_probe(size=32, n=2000, epochs=2, seed=0)
     images, _, attrs = shapes.sample(300, split="test", seed=3)
     pred = probe.predict(images)
     assert np.mean([p["color"] == a["color"] for p, a in zip(pred, attrs)]) > 0.9
