@@ -8,7 +8,7 @@ Book: "Several devices, precision and XLA". Each setting runs in its own subproc
 ``fit`` of ``--warmup`` + ``--steps`` steps; the clock runs from the end of the last
 warm-up step to the end of the last step. Two logical CPUs share the same cores, so
 this measures what MirroredStrategy *costs* (per-replica tracing, splitting the batch,
-all-reducing gradients, the replica helpers of ``dalle_edu.distribute``), never a
+all-reducing gradients, the replica helpers of ``dalle_edu.replicas``), never a
 speed-up. The text encoder is left untrained: its conditions cost the same. Prints one
 JSON line; reported in the docs, never a timed assertion in tests.
 """

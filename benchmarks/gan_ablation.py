@@ -7,23 +7,27 @@
     python benchmarks/gan_ablation.py --name long --extend baseline --set steps=12000
     python benchmarks/gan_ablation.py --name preset_curve --curve 1
 
-Trains ``T2IConfig.for_preset("cpu", model=...)`` with the ``--set`` overrides into
-``runs/ablation/<name>`` (``t2i.train``; seconds are wall time, data and text encoder
-included), then judges the EMA generator on ``-n`` prompts per split with measures that
-learn nothing from this world's labels: the geometry check (test prompts and held-out
-pairs; strict), off-palette lit pixels **per colour**, shape fit **per shape** against
-renders of the same captions, and FID/KID in the shipped mini-CLIP's image space
-against renders of other test prompts. Appends the row to
-``benchmarks/results/gan_ablation.json`` (one entry per ``--name``). ``--extend NAME``
-copies run NAME and resumes it exactly to the new ``steps`` (same overrides otherwise):
-its seconds are those of the extra steps only. ``--curve 1`` also measures the pixels
-every 500 steps (400 prompts per split, the seconds so far beside them): how long a run
-takes to reach a target, not only where it ends.
+Trains ``ExperimentConfig.for_preset("cpu", model=...)`` (``experimental.py``: the
+package's ``T2IConfig`` plus spectral norm, TTUR, the step schedule and XLA) with the
+``--set`` overrides into ``runs/ablation/<name>`` (``train`` below: ``t2i.train`` with
+``build_experimental_gan``; seconds are wall time, data and text encoder included), then
+judges the EMA generator on ``-n`` prompts per split with measures that learn nothing
+from this world's labels: the geometry check (test prompts and held-out pairs; strict),
+off-palette lit pixels **per colour**, shape fit **per shape** against renders of the
+same captions, and FID/KID in the shipped mini-CLIP's image space against renders of
+other test prompts. Appends the row to ``benchmarks/results/gan_ablation.json`` (one
+entry per ``--name``; cpu preset only: ``--preset smoke`` checks that the code runs).
+``--extend NAME`` copies run NAME (one this script trained) and resumes it exactly to
+the new ``steps`` (same overrides otherwise): its seconds are those of the extra steps
+only. ``--curve 1`` also measures the pixels every 500 steps (400 prompts per split, the
+seconds so far beside them): how long a run takes to reach a target, not only where it
+ends.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -34,9 +38,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-from dalle_edu import api, geometry, measures, metrics, t2i, text  # noqa: E402
+from dalle_edu import (api, device, geometry, measures, metrics, presets, t2i,  # noqa: E402
+                       text, trainer)
 from dalle_edu.cli import config_overrides  # noqa: E402
 from dalle_edu.data import shapes  # noqa: E402
+from experimental import ExperimentConfig, build_experimental_gan, plain_config  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "gan_ablation.json"
 
@@ -110,6 +116,34 @@ class Curve(measures.GeometryLog):
         return row
 
 
+def train(config: ExperimentConfig, out_dir: Path, resume: bool, callbacks=()):
+    """``t2i.train`` with ``build_experimental_gan``: the frozen text encoder (the attribute
+    encoder, pretrained now, or the shipped mini-CLIP's text tower), then the GAN,
+    checkpointed and resumable (``trainer``); -> the ``TextToImage`` saved in ``out_dir``."""
+    trainer.epochs_for(config.steps)  # a bad step count fails now, not after the encoder
+    enc_path = out_dir / "text_encoder.weights.h5"
+    if config.text_encoder == "clip":  # the shipped mini-CLIP's text tower, kept with the model
+        clip = api.load_clip()
+        encoder, config = clip.text_encoder, dataclasses.replace(config, clip=clip.config.to_dict())
+    # experiment.json: TextToImage.save writes the plain T2IConfig to config.json
+    trainer.start_run(config, out_dir, resume, config_file="experiment.json")
+    device.set_seed(config.seed)
+    if config.text_encoder == "labels":
+        encoder = t2i.build_text_encoder(config.embed_dim)
+        if resume:  # the encoder the checkpoints were trained with
+            encoder.load_weights(enc_path)
+        else:
+            encoder = t2i.pretrain_text_encoder(encoder, config.encoder_steps, seed=config.seed)
+            encoder.save_weights(enc_path)
+    gan = build_experimental_gan(config)
+    gan.sampler = t2i.TextToImage(plain_config(config), encoder,
+                                  gan.ema_generator or gan.generator)
+    trainer.train_run(gan, t2i.make_dataset(config, encoder), config.steps, out_dir, resume,
+                      callbacks=callbacks, verbose=2)
+    gan.sampler.save(out_dir)
+    return gan.sampler
+
+
 def trained(config) -> dict:
     """What a row was trained with, in full: the cpu preset it overrides changes over time."""
     return {k: v for k, v in config.to_dict().items() if k != "clip"}
@@ -119,6 +153,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--name", required=True)
     ap.add_argument("--model", default="gan-labels", choices=("gan-labels", "gan"))
+    ap.add_argument("--preset", default="cpu", choices=presets.NAMES)
     ap.add_argument("--set", nargs="*", default=[], help="config overrides, key=json-value")
     ap.add_argument("-n", type=int, default=1_000)
     ap.add_argument("--extend", metavar="NAME", default=None,
@@ -128,7 +163,10 @@ def main(argv=None):
                          "split (row key 'curve'; the seconds leave the measuring out)")
     args = ap.parse_args(argv)
     overrides = config_overrides(args.set)
-    config = t2i.T2IConfig.for_preset("cpu", model=args.model, **overrides)
+    try:
+        config = ExperimentConfig.for_preset(args.preset, model=args.model, **overrides)
+    except ValueError as err:  # e.g. a knob that left the package: lr_decay, r1_gamma, ...
+        raise SystemExit(f"--set: {err}") from None
     out_dir = Path("runs/ablation") / args.name
     start = {}
     if args.extend:  # the earlier run's weights, optimizers, EMA and data position
@@ -137,12 +175,10 @@ def main(argv=None):
             raise SystemExit(f"{out_dir} exists: pick a new --name")
         shutil.copytree(source, out_dir)
         start = {"extends": args.extend,
-                 "from_step": int(json.loads((source / "config.json").read_text())["steps"])}
+                 "from_step": int(json.loads((source / "experiment.json").read_text())["steps"])}
     t0 = time.perf_counter()
-    clip = api.DEFAULT_CLIP if args.model == "gan" else None
     curve = [Curve(t0, args.curve)] if args.curve else []
-    model = t2i.train(config, out_dir, resume=bool(args.extend), verbose=2, clip=clip,
-                      callbacks=curve)
+    model = train(config, out_dir, resume=bool(args.extend), callbacks=curve)
     seconds = time.perf_counter() - t0 - sum(c.seconds for c in curve)
     row = {"model": args.model, "overrides": overrides, "config": trained(config),
            "steps": config.steps, **start,
@@ -151,6 +187,8 @@ def main(argv=None):
     if curve:
         row["curve"] = curve[0].rows
     print(json.dumps(row, indent=1))
+    if args.preset != "cpu":
+        return 0
     saved = json.loads(OUT.read_text()) if OUT.is_file() else {}
     saved[args.name] = row
     OUT.write_text(json.dumps(saved, indent=1) + "\n")

@@ -120,11 +120,12 @@ class _Deadline(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def time_variant(config, ds, chunk: int, chunks: int):
-    """Build ``config``'s GAN, train 1 + ``chunks`` chunks of ``chunk`` steps; -> (gan, row)."""
+def time_variant(config, jit_compile: bool, ds, chunk: int, chunks: int):
+    """Build ``config``'s GAN (XLA or not), train 1 + ``chunks`` chunks of ``chunk`` steps;
+    -> (gan, row)."""
     device.set_seed(config.seed, deterministic=False)  # XLA needs op determinism off; all alike
     t0 = time.perf_counter()
-    gan = t2i.build_gan(config)
+    gan = t2i.build_gan(config, jit_compile=jit_compile)
     clock = EpochTimer()
     history = gan.fit(ds, epochs=1 + chunks, steps_per_epoch=chunk, verbose=0, callbacks=[clock])
     ms = [1e3 * t / chunk for t in clock.times[1:]]  # chunk 0 paid for tracing / compiling
@@ -143,7 +144,7 @@ def speed_phase(base, ds, size: dict, deadline: float, flops_fn):
     rows, gans = [], {}
     for name, precision, jit in VARIANTS:
         row = {"variant": name, "precision": precision, "jit_compile": jit}
-        config = dataclasses.replace(base, precision=precision, jit_compile=jit)
+        config = dataclasses.replace(base, precision=precision)
         try:
             device.check_precision(precision)  # no float16 units here: skip, with its reason
         except ValueError as err:
@@ -156,7 +157,7 @@ def speed_phase(base, ds, size: dict, deadline: float, flops_fn):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
-                gan, timing = time_variant(config, ds, size["chunk"], size["chunks"])
+                gan, timing = time_variant(config, jit, ds, size["chunk"], size["chunks"])
                 gans[name] = gan
                 row.update(timing)
             except Exception as err:  # noqa: BLE001 — e.g. XLA missing: recorded, never a crash
@@ -330,7 +331,7 @@ def run(args) -> dict:
     except Exception as err:  # noqa: BLE001 — the speed figures are still worth writing
         report["training"] = {"error": _error(err)}
     if "error" not in report["training"]:
-        config = dataclasses.replace(base, precision=row["precision"], jit_compile=row["jit_compile"])
+        config = dataclasses.replace(base, precision=row["precision"])
         model = t2i.TextToImage(config, encoder, gan.ema_generator or gan.generator)
         t = time.perf_counter()
         with warnings.catch_warnings(record=True) as caught:

@@ -53,8 +53,6 @@ def main():
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--no-aux", action="store_true", help="drop the auxiliary classifier")
     ap.add_argument("--no-matching-aware", action="store_true")
-    ap.add_argument("--gan-int", action="store_true")
-    ap.add_argument("--mode-seeking", type=float, default=None, help="MSGAN weight")
     ap.add_argument("--eval-every", type=int, default=2, help="evaluate every N x 500 steps")
     ap.add_argument("--out", default=None, help="keep the trained model in this folder")
     ap.add_argument("--encoders", action="store_true", help="run the text-encoder ablation only")
@@ -69,10 +67,6 @@ def main():
         overrides["aux_weight"] = 0.0
     if args.no_matching_aware:
         overrides["matching_aware"] = False
-    if args.gan_int:
-        overrides["gan_int"] = True
-    if args.mode_seeking is not None:
-        overrides["mode_seeking"] = args.mode_seeking
     config = t2i.T2IConfig.for_preset(args.preset, **overrides)
     print(json.dumps({"config": config.to_dict(), "cpus": os.cpu_count(),
                       "load_avg_at_start": os.getloadavg()[0]}))

@@ -48,10 +48,14 @@ def encoder_for(config, model):
     return t2i.build_text_encoder(config.embed_dim)
 
 
-def step_ms(config, encoder, steps=40, epochs=3) -> float:
-    """Median ms per step of ``GAN.fit`` over ``epochs`` timed epochs (one warm-up first)."""
+def step_ms(config, encoder, steps=40, epochs=3, ema=True, **overrides) -> float:
+    """Median ms per step of ``GAN.fit`` over ``epochs`` timed epochs (one warm-up first),
+    on ``config`` with ``overrides``; ``ema=False``: the step without its EMA update."""
+    config = dataclasses.replace(config, **overrides)
     device.set_seed(config.seed)
     gan = t2i.build_gan(config)
+    if not ema:
+        gan.ema_generator = None  # GAN.update_ema then has nothing to update
     ds = t2i.make_dataset(config, encoder).repeat()
     clock = EpochTimer()
     gan.fit(ds, epochs=epochs + 1, steps_per_epoch=steps, verbose=0, callbacks=[clock])
@@ -90,7 +94,7 @@ def main():
     d_fwd = tf.function(lambda: D([real, cond], training=True))
     real3, cond3 = tf.concat([real] * 3, 0), tf.concat([cond] * 3, 0)
     d_fwd3 = tf.function(lambda: D([real3, cond3], training=True))
-    ema = tf.function(gan._update_ema) if gan.ema_generator is not None else None
+    ema = tf.function(gan.update_ema) if gan.ema_generator is not None else None
     parts = {
         "input pipeline, one batch": timed(lambda: next(it)),
         "G forward": timed(g_fwd),
@@ -101,13 +105,12 @@ def main():
 
     # --- the whole step, and without each part -------------------------------------------
     whole = step_ms(config, encoder, args.steps)
-    off = {"matching-aware pass": dict(matching_aware=False), "EMA": dict(ema=None)}
+    off = {"matching-aware pass": dict(matching_aware=False), "EMA": dict(ema=False)}
     if config.aux_weight:
         off["auxiliary head (TAC-GAN)"] = dict(aux_weight=0.0)
     if config.contrastive_weight:
         off["contrastive head (XMC-GAN)"] = dict(contrastive_weight=0.0)
-    without = {name: step_ms(dataclasses.replace(config, **kw), encoder, args.steps)
-               for name, kw in off.items()}
+    without = {name: step_ms(config, encoder, args.steps, **kw) for name, kw in off.items()}
 
     flops = gpu_estimate.analytic_flops(gan, B)["executed"]
     peak = gpu_estimate.matmul_peak()

@@ -3,9 +3,10 @@
     python benchmarks/t2i_step_time.py                 # cpu preset, 1 warm-up + 5 timed epochs of 50 steps
     python benchmarks/t2i_step_time.py --loss wgan-gp --n-critic 5
     python benchmarks/t2i_step_time.py --model gan     # the label-free GAN (the shipped mini-CLIP's text)
-    python benchmarks/t2i_step_time.py --set width=48 final_conv=true   # any T2IConfig field
+    python benchmarks/t2i_step_time.py --set width=48 jit_compile=true   # any ExperimentConfig field
 
-Times ``GAN.fit`` (the one ``train_step``) on the preset's config, data pipeline
+Times ``GAN.fit`` (the one ``train_step``) on the preset's config (``experimental.py``:
+``T2IConfig`` plus spectral norm, TTUR, the step schedule and XLA), data pipeline
 included, after one warm-up epoch that pays for tracing. Prints one JSON line; run it
 on a quiet machine (the load average is printed with it).
 """
@@ -19,6 +20,7 @@ import numpy as np
 from dalle_edu import device, t2i
 from dalle_edu.callbacks import EpochTimer
 from dalle_edu.cli import config_overrides
+from experimental import ExperimentConfig, build_experimental_gan
 
 
 def main():
@@ -33,15 +35,18 @@ def main():
     args = ap.parse_args()
     overrides = {k: v for k, v in (("loss", args.loss), ("n_critic", args.n_critic)) if v is not None}
     overrides.update(config_overrides(args.set))
-    config = t2i.T2IConfig.for_preset(args.preset, model=args.model, **overrides)
-    device.set_seed(config.seed)
+    try:
+        config = ExperimentConfig.for_preset(args.preset, model=args.model, **overrides)
+    except ValueError as err:  # e.g. a knob that left the package: lr_decay, r1_gamma, ...
+        raise SystemExit(f"--set: {err}") from None
+    device.set_seed(config.seed, deterministic=not config.jit_compile)  # XLA needs it off
     if args.model == "gan":  # conditioned on the shipped mini-CLIP's frozen text tower
         from dalle_edu import api
 
         encoder = api.load_clip().text_encoder
     else:
         encoder = t2i.build_text_encoder(config.embed_dim)
-    gan = t2i.build_gan(config)
+    gan = build_experimental_gan(config)
     ds = t2i.make_dataset(config, encoder).repeat()
     clock = EpochTimer()
     load0 = os.getloadavg()[0]
