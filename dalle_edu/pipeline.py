@@ -54,7 +54,7 @@ def shuffled_batches(data, batch_size: int, seed: int) -> tf.data.Dataset:
         return tf.random.experimental.index_shuffle(
             k % n, seed=tf.stack([tf.constant(seed, tf.int64), k // n]), max_index=n - 1)
 
-    rows = tf.data.Dataset.counter().map(row).batch(batch_size)  # (B,) int64
+    rows = tf.data.Dataset.counter().map(row).batch(batch_size, drop_remainder=True)  # (B,) int64
     return rows.map(lambda i: tf.nest.map_structure(lambda a: tf.gather(a, i), data))
 
 

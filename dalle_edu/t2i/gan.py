@@ -135,21 +135,28 @@ def build_discriminator(config: T2IConfig, **kwargs):
                                    name="t2i_discriminator", **kwargs)
 
 
-def build_gan(config: T2IConfig, D=None, g_optimizer=None, d_optimizer=None, jit_compile=False):
+def build_gan(config: T2IConfig, D=None, g_optimizer=None, d_optimizer=None, jit_compile=False,
+              gan_class=None):
     """The generator, discriminator and GAN for ``config`` (``CaptionGAN`` for
     ``text_encoder="clip"``, else ``LabelGAN``), compiled with Adam(lr, 0, 0.9) for both.
 
     Call it inside ``strategy.scope()`` to train on several devices (book: "Several
-    devices"). ``D`` and the optimizers replace the config's (benchmarks' ablations).
+    devices"). ``gan_class``: a subclass of that class with a term of your own (its
+    ``extra_g_loss`` / ``extra_d_loss`` hooks, Chapter 7's exercises). ``D`` and the
+    optimizers replace the config's (the benchmarks' ablations).
     """
     c = config
     G, D = build_generator(c), D or build_discriminator(c)
     common = dict(n_critic=c.n_critic, matching_aware=c.matching_aware, ema=c.ema, seed=c.seed)
+    family = CaptionGAN if c.text_encoder == "clip" else LabelGAN
+    if gan_class is not None and not (isinstance(gan_class, type) and issubclass(gan_class, family)):
+        raise ValueError(f"gan_class must be a subclass of {family.__name__} (text_encoder="
+                         f"{c.text_encoder!r}), got {gan_class!r}")
     if c.text_encoder == "clip":
-        gan = CaptionGAN(G, D, c.latent_dim, contrastive_weight=c.contrastive_weight,
-                         temperature=c.contrastive_temperature, **common)
+        gan = (gan_class or CaptionGAN)(G, D, c.latent_dim, contrastive_weight=c.contrastive_weight,
+                                        temperature=c.contrastive_temperature, **common)
     else:
-        gan = LabelGAN(G, D, c.latent_dim, aux_weight=c.aux_weight, **common)
+        gan = (gan_class or LabelGAN)(G, D, c.latent_dim, aux_weight=c.aux_weight, **common)
     # SNGAN's betas for both (beta_1 = 0: no momentum, which GAN games punish)
     gan.compile(g_optimizer or keras.optimizers.Adam(c.lr, beta_1=0.0, beta_2=0.9),
                 d_optimizer or keras.optimizers.Adam(c.lr, beta_1=0.0, beta_2=0.9),

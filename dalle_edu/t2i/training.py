@@ -14,7 +14,7 @@ from dalle_edu.t2i.model import TextToImage
 
 
 def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, callbacks=(),
-          checkpoint_every: int = 500, strategy=None, clip=None) -> TextToImage:
+          checkpoint_every: int = 500, strategy=None, clip=None, gan_class=None) -> TextToImage:
     """Pretrain the text encoder, train the GAN, save the EMA generator to ``out_dir``.
 
     With ``config.text_encoder == "clip"`` the condition is a mini-CLIP's text tower,
@@ -27,7 +27,8 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
     callbacks; each can reach the model being trained as ``self.model.sampler`` (a
     ``TextToImage`` over the EMA generator), which is how training-time evaluation is
     passed in. ``strategy``: a ``tf.distribute`` strategy; ``config.batch_size`` is then
-    the global batch, split across its replicas.
+    the global batch, split across its replicas. ``gan_class``: a subclass of the GAN with
+    a term of your own (``build_gan``).
     """
     out_dir = Path(out_dir)
     enc_path = out_dir / "text_encoder.weights.h5"
@@ -54,7 +55,7 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
         trainer.start_run(config, out_dir, resume=False)
 
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
-        gan = build_gan(config)
+        gan = build_gan(config, gan_class=gan_class)
     gan.sampler = TextToImage(config, encoder, gan.ema_generator or gan.generator)
     trainer.train_run(gan, make_dataset(config, encoder), config.steps, out_dir, resume,
                       callbacks=callbacks, verbose=verbose, checkpoint_every=checkpoint_every)
