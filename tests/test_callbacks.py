@@ -103,6 +103,20 @@ def test_resuming_another_architecture_names_the_mismatch(tmp_path):
         resume(no_ema, tmp_path)
 
 
+def test_resuming_with_another_constant_learning_rate_is_a_clear_error(tmp_path):
+    """The optimizers' rate is a variable the checkpoint restores: a new one would be
+    silently ignored, so resume refuses it (t2i.train refuses it earlier, from config.json)."""
+    gan = build()
+    save_checkpoint(gan, tmp_path)
+    faster = build()
+    faster.compile(keras.optimizers.Adam(4e-3, beta_1=0.5), keras.optimizers.Adam(1e-3, beta_1=0.5))
+    with pytest.raises(ValueError, match=r"saved with learning rate 0.001 for the g_optimizer.*"
+                                         r"asks for 0.004, which would be ignored"):
+        resume(faster, tmp_path)
+    assert int(faster.step.numpy()) == 0  # checked before anything is assigned
+    assert resume(build(), tmp_path) == 0  # the same rate resumes
+
+
 def test_resume_from_an_empty_directory_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         resume(build(), tmp_path)

@@ -129,8 +129,8 @@ def test_train_a_mini_clip(tmp_path, capsys):
 
 
 def test_train_set_overrides_the_config_and_rejects_bad_keys(tmp_path, capsys):
-    assert cli.config_overrides(["d_lr=None", "text_encoder=clip", "lr=2e-4", "ema=0"]) == {
-        "d_lr": None, "text_encoder": "clip", "lr": 2e-4, "ema": 0}
+    assert cli.config_overrides(["clip=None", "text_encoder=clip", "lr=2e-4", "ema=0"]) == {
+        "clip": None, "text_encoder": "clip", "lr": 2e-4, "ema": 0}
     out = tmp_path / "t2i"
     tiny = ["n_train=64", "encoder_steps=10", "batch_size=8", "latent_dim=8", "width=8"]
     assert cli.main(["train", "--preset", "smoke", "--out", str(out), "--steps", "2",

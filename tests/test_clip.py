@@ -13,7 +13,6 @@ import pytest
 from dalle_edu import api, clip, device, metrics, presets, t2i, text
 from dalle_edu.checkpoint import WeightsError
 from dalle_edu.data import shapes
-from dalle_edu.t2i.encoder import build_encoder_for
 
 SHIPPED_GAN = api.WEIGHTS_DIR / "gan_cpu"
 
@@ -220,7 +219,7 @@ def test_bad_input_is_a_clear_error(shipped):
         shipped.score(images, ["a red circle", "a blue square"])
     with pytest.raises(ValueError, match="unknown word 'purple'"):
         shipped.encode_text(["a purple circle"])
-    with pytest.raises(ValueError, match=r"one of \('bow', 'attention'\), got 'lstm'"):
+    with pytest.raises(ValueError, match=r"^ClipConfig\.text must be one of 'bow', 'attention', got 'lstm'$"):
         clip.ClipConfig.from_dict({"text": "lstm"})
     with pytest.raises(ValueError, match="unknown ClipConfig keys: widht"):
         clip.ClipConfig.from_dict({"widht": 8})
@@ -235,19 +234,21 @@ TINY_GAN = dict(n_train=128, width=8, batch_size=16, latent_dim=16)  # on top of
 
 def test_the_label_free_config_and_its_rules():
     config = t2i.T2IConfig.for_preset("smoke", model="gan")
-    assert config.text_encoder == "clip" and config.aux_weight == 0 and config.mode_seeking == 0
+    assert config.text_encoder == "clip" and config.aux_weight == 0
     assert config.contrastive_weight > 0
     assert config.to_dict() == {**t2i.T2IConfig().to_dict(), **presets.MODELS["gan"]["smoke"]}
     assert t2i.T2IConfig().cond_dim == t2i.COND_DIM
     assert t2i.T2IConfig.for_preset("smoke", model="gan", clip={"embed_dim": 48}).cond_dim == 48
-    with pytest.raises(ValueError, match="aux_weight"):
+    with pytest.raises(ValueError, match=r"^T2IConfig: text_encoder='clip' trains without labels, "
+                                         r"so aux_weight \(which reads labels\) must be 0$"):
         t2i.T2IConfig.from_dict({"text_encoder": "clip", "aux_weight": 1.0})
-    with pytest.raises(ValueError, match="mode_seeking"):
-        t2i.T2IConfig.from_dict({"text_encoder": "clip", "aux_weight": 0.0, "mode_seeking": 1.0})
-    with pytest.raises(ValueError, match="contrastive_weight.*text_encoder='clip'"):
+    with pytest.raises(ValueError, match=r"^T2IConfig\.contrastive_weight needs text_encoder='clip'"):
         t2i.T2IConfig.from_dict({"contrastive_weight": 1.0})
-    with pytest.raises(ValueError, match="text_encoder must be 'labels' or 'clip', got 'bert'"):
+    with pytest.raises(ValueError, match=r"^T2IConfig\.text_encoder must be one of 'labels', 'clip', "
+                                         r"got 'bert'$"):
         t2i.T2IConfig.from_dict({"text_encoder": "bert"})
+    with pytest.raises(ValueError, match="unknown T2IConfig keys: mode_seeking"):  # an ablation's, gone
+        t2i.T2IConfig.from_dict({"text_encoder": "clip", "aux_weight": 0.0, "mode_seeking": 1.0})
 
 
 def test_label_free_batches_hold_caption_embeddings_only(shipped, monkeypatch):
@@ -323,6 +324,20 @@ def test_label_free_gan_resumes_exactly(tiny_gan, tmp_path, monkeypatch):
         np.testing.assert_array_equal(w_full, w_resumed)
 
 
+@pytest.mark.xfail(strict=True, reason="package bug: t2i.train builds the GAN without reseeding, after "
+                                       "the mini-CLIP was loaded (fresh run) or its text tower built "
+                                       "(resumed run): other initial weights")
+def test_label_free_gan_resumed_before_its_first_checkpoint_is_the_uninterrupted_run(tiny_gan, tmp_path,
+                                                                                     monkeypatch):
+    out, model = tiny_gan
+    _eagerly(monkeypatch)
+    early = shutil.copytree(out, tmp_path / "early", ignore=shutil.ignore_patterns("checkpoints"))
+    full = t2i.T2IConfig.for_preset("smoke", model="gan", steps=2, **TINY_GAN)
+    resumed = t2i.train(full, early, resume=True, verbose=0, checkpoint_every=1)  # from step 0
+    for w_full, w_resumed in zip(model.generator.get_weights(), resumed.generator.get_weights()):
+        np.testing.assert_array_equal(w_full, w_resumed)
+
+
 def test_label_free_model_of_another_architecture_is_a_weights_error(tiny_gan, tmp_path):
     out, _ = tiny_gan
     other = shutil.copytree(out, tmp_path / "other", ignore=shutil.ignore_patterns("checkpoints"))
@@ -338,117 +353,32 @@ def _one_step(shipped, **weights):
     config = t2i.T2IConfig.for_preset("smoke", model="gan", steps=1, **TINY_GAN,
                                       clip=shipped.config.to_dict())
     device.set_seed(0)
-    gan = t2i.build_gan(config, clip_image=shipped.image_encoder)
+    gan = t2i.build_gan(config)
+    assert isinstance(gan, t2i.CaptionGAN)
     for name, value in weights.items():  # same architecture, a term switched off
         setattr(gan, name, value)
     gan.run_eagerly = True  # one step: tracing would cost more than it saves
-    gan.fit(t2i.make_dataset(config, shipped.text_encoder).repeat(), epochs=1, steps_per_epoch=1,
-            verbose=0)
+    gan.fit(t2i.make_dataset(config, shipped.text_encoder), epochs=1, steps_per_epoch=1,
+            verbose=0)  # the dataset is endless
     return config, gan
 
 
 @pytest.mark.filterwarnings("ignore:Gradients do not exist")  # the head, with its term off
 def test_the_contrastive_terms_run_and_change_the_discriminator(shipped, monkeypatch):
     calls = []
-    real = t2i.gan.CaptionGAN._contrastive
-    monkeypatch.setattr(t2i.gan.CaptionGAN, "_contrastive",
+    real = t2i.gan.CaptionGAN.contrastive
+    monkeypatch.setattr(t2i.gan.CaptionGAN, "contrastive",
                         lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
     config, with_terms = _one_step(shipped)
-    # D's loss on real images, G's through D's embedding (and, if on, through the mini-CLIP's)
-    assert len(calls) == 2 + bool(config.clip_weight)
+    assert config.n_critic == 1  # one D update: D's term on the real images, G's on the fakes
+    assert len(calls) == 2
     calls.clear()
-    _, without = _one_step(shipped, contrastive_weight=0.0, clip_weight=0.0)
+    _, without = _one_step(shipped, contrastive_weight=0.0)
     assert calls == []
     d_with, d_without = with_terms.discriminator.get_weights(), without.discriminator.get_weights()
     assert len(d_with) == len(d_without)
     changed = [not np.array_equal(a, b) for a, b in zip(d_with, d_without)]
     assert sum(changed) > len(changed) // 2  # the trunk moved, not only the embedding head
-
-
-# --- the label-free GAN with its text tower fine-tuned --------------------------------
-
-def test_text_finetune_needs_the_clip_text_tower():
-    with pytest.raises(ValueError, match="text_finetune needs text_encoder='clip'"):
-        t2i.T2IConfig.from_dict({"text_finetune": True})
-    config = t2i.T2IConfig.for_preset("smoke", model="gan", text_finetune=True, **TINY_GAN)
-    with pytest.raises(ValueError, match="text_finetune needs the text tower"):
-        t2i.build_gan(config)
-
-
-@pytest.fixture(scope="module")
-def tuned_gan(tmp_path_factory, shipped):
-    """A label-free GAN whose text tower D fine-tunes, trained once (2 steps), labels poisoned."""
-    out = tmp_path_factory.mktemp("tuned")
-    config = t2i.T2IConfig.for_preset("smoke", model="gan", steps=2, text_finetune=True,
-                                      lr=1e-2, **TINY_GAN)  # a big step: the tower must move
-    before = [w.copy() for w in shipped.text_encoder.get_weights()]
-    with pytest.MonkeyPatch.context() as mp:
-        _without_labels(mp)
-        _eagerly(mp)
-        model = t2i.train(config, out, verbose=0, checkpoint_every=1, clip=shipped)
-    for a, b in zip(before, shipped.text_encoder.get_weights()):  # the caller's tower: a copy
-        np.testing.assert_array_equal(a, b)                     # was tuned, not it
-    return out, config, model
-
-
-def test_finetuned_batches_carry_token_ids(shipped):
-    config = t2i.T2IConfig.for_preset("smoke", model="gan", text_finetune=True, **TINY_GAN,
-                                      clip=shipped.config.to_dict())
-    _, y = next(iter(t2i.make_dataset(config, shipped.text_encoder)))
-    assert y.dtype == "int32" and y.shape == (16, text.MAX_TOKENS)
-
-
-def test_finetuned_tower_moves_and_is_saved_with_the_model(tuned_gan, shipped):
-    out, _, model = tuned_gan
-    prompts = ["a big red circle at the top left", "a blue square"]
-    tuned, frozen = model.conditions(prompts), shipped.encode_text(prompts)
-    np.testing.assert_allclose(np.linalg.norm(tuned, axis=1), 1.0, atol=1e-5)
-    assert np.abs(tuned - frozen).max() > 1e-4  # D's optimizer changed the tower
-    loaded = t2i.TextToImage.load(out)  # ...and the model folder holds the tuned one
-    np.testing.assert_allclose(loaded.conditions(prompts), tuned, atol=1e-6)
-    np.testing.assert_array_equal(loaded.generate(prompts, seed=0), model.generate(prompts, seed=0))
-
-
-def test_finetuned_tower_still_shares_ds_features(shipped):
-    """Token ids as the condition: the head alone reads the tower's embeddings
-    (``GAN._d_condition``), so the matching-aware pass still reuses the real images'
-    features, and every pair scores as a whole D call on it does."""
-    config = t2i.T2IConfig.for_preset("smoke", model="gan", text_finetune=True, **TINY_GAN,
-                                      clip=shipped.config.to_dict())
-    tower = build_encoder_for(config)  # a copy: the fixture's tower stays frozen
-    tower.set_weights(shipped.text_encoder.get_weights())
-    gan = t2i.build_gan(config, text_encoder=tower)
-    assert gan.matching_aware and gan._d_split is not None
-    features, head = gan._d_split
-    rows = []
-    gan.__dict__["_d_split"] = (lambda x, **kw: rows.append(len(x)) or features(x, **kw), head)
-    rng = np.random.default_rng(0)
-    real, fake = (keras.ops.convert_to_tensor(rng.uniform(-1, 1, (4, 32, 32, 3)), "float32")
-                  for _ in range(2))
-    ids = text.encode(["a red circle", "a big blue square", "a green triangle",
-                       "a small white diamond at the top"])
-    ids, wrong = keras.ops.convert_to_tensor(ids), keras.ops.convert_to_tensor(np.roll(ids, 1, 0))
-    pairs = [(real, ids), (fake, ids), (real, wrong)]
-    stacked = gan._D_stacked(pairs)
-    assert rows == [8]                                  # real and fake once each
-    for (logits, extras), (x, y) in zip(stacked, pairs):
-        alone_logits, alone_extras = gan._D_logits(x, y)
-        np.testing.assert_allclose(np.array(logits), np.array(alone_logits), atol=1e-5)
-        np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-5)
-    assert not np.allclose(np.array(stacked[0][0]), np.array(stacked[2][0]))  # captions count
-
-
-def test_finetuned_gan_resumes_exactly(tuned_gan, tmp_path, monkeypatch):
-    out, config, model = tuned_gan
-    _eagerly(monkeypatch)
-    killed = shutil.copytree(out, tmp_path / "killed")
-    (killed / "checkpoints" / "ckpt-00000002.npz").unlink()  # "killed" after step 1
-    resumed = t2i.train(config, killed, resume=True, verbose=0, checkpoint_every=1)
-    # the tower's weights and its optimizer slots come back from the checkpoint
-    for a, b in zip(model.encoder.get_weights(), resumed.encoder.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    for a, b in zip(model.generator.get_weights(), resumed.generator.get_weights()):
-        np.testing.assert_array_equal(a, b)
 
 
 # --- the shipped label-free model -------------------------------------------------------
@@ -462,7 +392,7 @@ def shipped_gan():
 
 def test_shipped_gan_is_label_free_and_reads_the_shipped_clip(shipped_gan, shipped):
     c = shipped_gan.config
-    assert c.text_encoder == "clip" and c.aux_weight == 0 and c.mode_seeking == 0
+    assert c.text_encoder == "clip" and c.aux_weight == 0
     assert c.clip == shipped.config.to_dict()
     prompts = ["a big red circle at the top left", "a green triangle"]
     np.testing.assert_allclose(shipped_gan.conditions(prompts), shipped.encode_text(prompts), atol=1e-5)

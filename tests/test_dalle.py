@@ -28,10 +28,15 @@ def test_config_by_preset_and_unknown_keys():
         t2i.DalleConfig.from_dict({"widht": 3})
     with pytest.raises(ValueError, match="unknown VQConfig keys: stpes"):
         t2i.DalleConfig(tokenizer={"stpes": 3})  # caught now, not after minutes of training
-    for bad, message in (({"temperature": 0}, "temperature must be"), ({"top_k": 0}, "top_k must be"),
-                         ({"partial": 2}, "partial must be")):
-        with pytest.raises(ValueError, match=message):
+    for bad, message in (
+            ({"temperature": 0}, "DalleConfig.temperature must be a number > 0, got 0"),
+            ({"top_k": 0}, "DalleConfig.top_k must be an integer > 0 (or null), got 0"),
+            ({"partial": 2}, "DalleConfig.partial must be a number in [0, 1], got 2"),
+            ({"steps": "abc"}, "DalleConfig.steps must be an integer > 0, got 'abc'")):
+        with pytest.raises(ValueError) as err:
             t2i.DalleConfig(**bad)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    assert t2i.DalleConfig(top_k=None).top_k is None  # no top-k: sample the whole codebook
 
 
 def test_sequences_are_caption_ids_then_image_ids():
@@ -152,12 +157,39 @@ def test_an_interrupted_run_resumes_exactly(tiny, tmp_path):
     np.testing.assert_array_equal(full.generate(PROMPTS, seed=2), resumed.generate(PROMPTS, seed=2))
 
 
-def test_resume_needs_a_run_with_the_same_settings(tiny, tmp_path):
+def test_an_interrupted_run_resumes_from_step_0_before_its_first_checkpoint(tiny, tmp_path, capsys):
+    """Stopped after the tokenizer was saved but before any transformer checkpoint: the
+    resumed run says so, loads the tokenizer, and trains from step 0 to the same weights."""
+    _, full = tiny
+    with pytest.raises(KeyboardInterrupt):
+        t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path, verbose=0, checkpoint_every=6,
+                        callbacks=[_Interrupt(3)])
+    assert not list((tmp_path / "checkpoints").glob("ckpt-*.npz"))
+    capsys.readouterr()
+    resumed = t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path, resume=True, verbose=1,
+                              checkpoint_every=6)
+    said = capsys.readouterr().out
+    assert f"--resume: no checkpoint in {tmp_path / 'checkpoints'} yet; training starts from step 0" in said
+    assert "stage 1" not in said  # the saved tokenizer, not a new one
+    for a, b in zip(full.transformer.get_weights(), resumed.transformer.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("change, fields", [({"lr": 0.1}, "lr"), ({"steps": 24}, "steps"),
+                                            ({"width": 32, "warmup": 3}, "warmup, width")])
+def test_resume_needs_a_run_with_the_same_settings(tiny, tmp_path, change, fields):
+    """DalleConfig.RESUMABLE is empty: the cosine schedule is tied to steps, so not even
+    steps may change (a T2IConfig at its constant rate may)."""
     out, _ = tiny
     with pytest.raises(ValueError, match="nothing to resume"):
         t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path / "empty", resume=True, verbose=0)
-    with pytest.raises(ValueError, match="other settings .*lr"):
-        t2i.train_dalle(t2i.DalleConfig(**{**TINY, "lr": 0.1}), out, resume=True, verbose=0)
+    before = (out / "dalle_config.json").read_text()
+    with pytest.raises(ValueError) as err:
+        t2i.train_dalle(t2i.DalleConfig(**{**TINY, **change}), out, resume=True, verbose=0)
+    message = str(err.value)
+    assert message.startswith(f"--resume: the run in {out} was started with other settings "
+                              f"({fields}); a resumed run may change nothing: ")
+    assert "\n" not in message and (out / "dalle_config.json").read_text() == before
 
 
 def test_command_line_trains_and_generates_with_the_token_model(tmp_path, capsys):

@@ -32,7 +32,7 @@ import pytest
 import keras
 import tensorflow as tf
 
-from dalle_edu import device, distribute
+from dalle_edu import checks, device, pipeline, replicas
 from dalle_edu.gan import GAN
 from dalle_edu.models import mlp_discriminator, mlp_generator
 
@@ -78,9 +78,13 @@ def _worker(out_dir):
         return gan
 
     mirrored = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # The data must be one stream for every iterator: under a strategy Keras reads a batch
+    # from an iterator of its own before training, and a seeded ``Dataset.shuffle``
+    # reshuffles per iterator, so the two-replica run would train in another order than
+    # the one-device run. ``shuffled_batches`` is stateless (a new order every pass over
+    # the 80 images, the same stream from every iterator); 5 steps cross a pass boundary.
     for name, build, data in [
-        ("mlp", mlp_gan, lambda: tf.data.Dataset.from_tensor_slices(images)
-         .shuffle(80, seed=0).batch(16, drop_remainder=True)),  # reshuffles every pass
+        ("mlp", mlp_gan, lambda: pipeline.shuffled_batches(images, 16, seed=0)),
         ("t2i", t2i_gan, lambda: t2i.make_dataset(config, encoder)),
     ]:
         for where, strategy in (("one", None), ("two", mirrored)):
@@ -157,12 +161,21 @@ def test_a_global_batch_that_does_not_split_over_the_replicas_is_a_one_line_erro
 
 
 def test_check_global_batch():
-    distribute.check_global_batch(15, 1)  # one device: anything goes
-    distribute.check_global_batch(16, 2)
+    checks.check_global_batch(15, 1)  # one device: anything goes
+    checks.check_global_batch(16, 2)
     with pytest.raises(ValueError, match="drop_remainder=True"):
-        distribute.check_global_batch(None, 2)
+        checks.check_global_batch(None, 2)
     with pytest.raises(ValueError, match="100 examples do not make whole batches of 16"):
-        distribute.check_global_batch(16, 2, n_examples=100)
+        checks.check_global_batch(16, 2, n_examples=100)
+
+
+def test_replica_helpers_are_the_single_device_code_on_one_device():
+    x = np.arange(12, dtype="float32").reshape(6, 2)
+    assert replicas.replicas() == 1
+    np.testing.assert_array_equal(replicas.roll_rows(x), np.roll(x, 1, axis=0))  # row i gets row i - 1
+    assert float(replicas.per_replica_loss(tf.constant(3.0))) == 3.0
+    assert replicas.replica_rows(lambda n: tf.range(n), 4).numpy().tolist() == [0, 1, 2, 3]
+    replicas.sync_statistics(keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization()]))
 
 
 # --- op determinism that degrades with a clear message ----------------------------------

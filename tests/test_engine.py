@@ -24,7 +24,7 @@ def one_step(loss, n_critic=2, gp_weight=None, **extra):
     # one step: eager costs a fraction of tracing it (the traced step is trained by every
     # other engine and t2i test); the step's Python runs the same way in both
     gan.run_eagerly = True
-    gan.fit(ds.repeat(), epochs=1, steps_per_epoch=1, verbose=0)
+    gan.fit(ds, epochs=1, steps_per_epoch=1, verbose=0)  # the dataset is endless
     return gan
 
 

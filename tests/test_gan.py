@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import keras
 import tensorflow as tf
+from keras import ops
 
 from dalle_edu import device, losses
 from dalle_edu.gan import GAN
@@ -171,64 +172,49 @@ def test_training_is_deterministic():
     assert all(np.array_equal(a, b) for a, b in zip(*runs))
 
 
-def test_one_stacked_d_call_gives_each_batch_what_separate_calls_give():
-    """train_step judges real, fake and mismatched images in one D call (D has no BatchNorm)."""
+class _Offsets(GAN):
+    """The hooks a subclass extends train_step through: a constant added to each loss."""
+
+    def extra_d_loss(self, real_extras, cond, extra):
+        return 3.0
+
+    def extra_g_loss(self, z, fake, fake_extras, cond, extra):
+        return ops.sum(z) * 0.0 + 2.0  # reads the noise it is given: (B, latent_dim)
+
+
+def test_extra_loss_hooks_add_their_terms_and_default_to_zero():
+    """With the learning rate 0 both runs take the same step on the same noise: the losses
+    differ by exactly the hooks' terms (the defaults add 0.0)."""
+    histories = []
+    for cls in (GAN, _Offsets):
+        device.set_seed(0)
+        G = mlp_generator(LATENT, (8, 8, 1), (16,), output_activation="tanh")
+        gan = cls(G, mlp_discriminator((8, 8, 1), (16,)), LATENT, seed=0)
+        gan.compile(keras.optimizers.SGD(0.0), keras.optimizers.SGD(0.0))
+        histories.append(gan.fit(images(8), batch_size=8, epochs=1, verbose=0, shuffle=False).history)
+    plain, offset = histories
+    assert offset["d_loss"][0] == pytest.approx(plain["d_loss"][0] + 3.0, abs=1e-5)
+    assert offset["g_loss"][0] == pytest.approx(plain["g_loss"][0] + 2.0, abs=1e-5)
+    assert GAN.extra_d_loss(None, None, None, None) == 0.0
+    assert GAN.extra_g_loss(None, None, None, None, None, None) == 0.0
+
+
+def test_hooks_call_the_networks_in_float32_and_split_a_second_head():
     device.set_seed(0)
     G = dcgan_generator(LATENT, 8, 3, width=4, cond_dim=6, conditioning="film")
     D = dcgan_discriminator(8, 3, width=4, cond_dim=6, conditioning="projection", aux_outputs=5)
     gan = GAN(G, D, LATENT, conditional="text", seed=0)
     rng = np.random.default_rng(2)
-    x = [rng.uniform(-1, 1, (n, 8, 8, 3)).astype("float32") for n in (4, 4, 3)]
-    c = [rng.standard_normal((n, 6)).astype("float32") for n in (4, 4, 3)]
-    stacked = gan._D_stacked(list(zip(x, c)))
-    assert len(stacked) == 3
-    for (logits, extras), xi, ci in zip(stacked, x, c):
-        alone_logits, alone_extras = D([xi, ci])
-        assert logits.shape == (len(xi), 1) and extras.shape == (len(xi), 5)
-        np.testing.assert_allclose(np.array(logits), np.array(alone_logits), atol=1e-5)
-        np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-5)
-
-
-def test_matching_aware_pass_reuses_the_real_images_features():
-    """The real batch judged twice (right and wrong captions): D's features run once on it,
-    the head on every pair; each pair gets the scores a separate D call gives it."""
-    device.set_seed(0)
-    G = dcgan_generator(LATENT, 8, 3, width=4, cond_dim=6, conditioning="film")
-    D = dcgan_discriminator(8, 3, width=4, cond_dim=6, conditioning="projection", aux_outputs=5)
-    gan = GAN(G, D, LATENT, conditional="text", matching_aware=True, seed=0)
-    n_weights = len(gan.weights)
-    features, head = gan._d_split
-    assert len(gan.weights) == n_weights          # the split adds nothing to checkpoints
-    rows = []
-    gan.__dict__["_d_split"] = (lambda x, **kw: rows.append(len(x)) or features(x, **kw), head)
-    rng = np.random.default_rng(3)
-    real, fake = (rng.uniform(-1, 1, (4, 8, 8, 3)).astype("float32") for _ in range(2))
-    c, wrong = (rng.standard_normal((4, 6)).astype("float32") for _ in range(2))
-    pairs = [(real, c), (fake, c), (real, wrong)]
-    stacked = gan._D_stacked(pairs)
-    assert rows == [8]                            # real and fake once each, not 12 rows
-    for (logits, extras), (x, y) in zip(stacked, pairs):
-        alone_logits, alone_extras = D([x, y])
-        np.testing.assert_allclose(np.array(logits), np.array(alone_logits), atol=1e-5)
-        np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-5)
-    assert not np.allclose(np.array(stacked[0][0]), np.array(stacked[2][0]))  # captions count
-
-
-def test_r1_gamma_adds_gamma_half_r1_to_ds_loss():
-    """One step from the same start and noise: D's loss with r1_gamma is the loss without it
-    plus gamma / 2 * R1 (R1 of the starting D on the real batch), and D moves differently."""
-    real = images(8)
-    runs = {}
-    for gamma in (0.0, 10.0):
-        gan = tiny_gan(loss="hinge", r1_gamma=gamma)
-        r1 = float(losses.r1_penalty(gan.discriminator, real))
-        d_loss = gan.fit(tf.data.Dataset.from_tensor_slices(real).batch(8), epochs=1,
-                         verbose=0).history["d_loss"][0]
-        runs[gamma] = (d_loss, r1, [np.array(w) for w in gan.discriminator.weights])
-    (loss0, r1, after0), (loss1, r1_again, after1) = runs[0.0], runs[10.0]
-    assert r1 == pytest.approx(r1_again) and r1 > 1e-4  # same start; D has a slope on the data
-    assert loss1 == pytest.approx(loss0 + 0.5 * 10.0 * r1, rel=1e-4)
-    assert not all(np.allclose(x, y) for x, y in zip(after0, after1))
-    G, D = mlp_generator(LATENT, 2), mlp_discriminator(2)
-    with pytest.raises(ValueError, match="r1_gamma is a penalty weight"):
-        GAN(G, D, LATENT, r1_gamma=-1.0)
+    x = rng.uniform(-1, 1, (4, 8, 8, 3)).astype("float32")
+    c = rng.standard_normal((4, 6)).astype("float32")
+    logits, extras = gan.D(x, c, training=False)  # D's [logits, aux] split into the pair
+    alone_logits, alone_extras = D([x, c], training=False)
+    assert logits.shape == (4, 1) and extras.shape == (4, 5) and logits.dtype == "float32"
+    np.testing.assert_allclose(np.array(logits), np.array(alone_logits), atol=1e-6)
+    np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-6)
+    z = np.array(gan.noise(4))
+    assert z.shape == (4, LATENT) and not np.array_equal(z, np.array(gan.noise(4)))  # a stream
+    fake = gan.G(z, c, training=False)
+    assert fake.shape == (4, 8, 8, 3) and fake.dtype == "float32"
+    np.testing.assert_allclose(np.array(fake), np.array(G([z, c], training=False)), atol=1e-6)
+    assert gan.split_d_output(logits) == (logits, None)  # one head: no extras

@@ -63,3 +63,40 @@ def test_tensor_to_float_matches_the_numpy_one():
 
     x = np.arange(256, dtype=np.uint8).reshape(4, 8, 8, 1)
     assert np.array_equal(pipeline.to_float(x).numpy(), images.to_float(x))
+
+
+def test_shuffled_batches_is_one_stateless_stream_a_new_permutation_each_pass():
+    n, batch = 12, 5
+    rows = np.arange(n)
+    ds = pipeline.shuffled_batches((rows, rows * 10), batch, seed=3)
+    take = lambda it, k: [next(it) for _ in range(k)]  # noqa: E731
+    a, b = take(iter(ds), 6), take(iter(ds), 6)  # two iterators of one dataset: one stream
+    for (x, y), (x2, y2) in zip(a, b):
+        assert x.shape == (batch,) and np.array_equal(x, x2) and np.array_equal(y, y2)
+        assert np.array_equal(y.numpy(), x.numpy() * 10)  # the tuple's rows stay together
+    stream = np.concatenate([x.numpy() for x, _ in a])  # 30 rows: batches cross pass boundaries
+    passes = [stream[:n], stream[n:2 * n]]
+    for p in passes:  # each pass over the N rows is a permutation of them
+        assert sorted(p.tolist()) == rows.tolist()
+    assert not np.array_equal(passes[0], passes[1])  # and the next pass another order
+    assert not np.array_equal(passes[0], rows)  # shuffled, not in order
+    # a dataset built again with the same seed gives the same stream (resumption skips into
+    # it), another seed another one
+    again = np.concatenate([x.numpy() for x, _ in pipeline.shuffled_batches((rows, rows), batch, 3).take(6)])
+    other = np.concatenate([x.numpy() for x, _ in pipeline.shuffled_batches((rows, rows), batch, 4).take(6)])
+    assert np.array_equal(again, stream) and not np.array_equal(other, stream)
+    skipped = np.concatenate([x.numpy() for x in pipeline.shuffled_batches(rows, batch, 3).skip(2).take(2)])
+    assert np.array_equal(skipped, stream[2 * batch:4 * batch])  # a bare array works too
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        pipeline.shuffled_batches(rows, 0, seed=0)
+
+
+
+def test_shuffled_batches_have_a_static_batch_size_for_several_replicas():
+    """Endless, so every batch is whole: its size is in the spec, and a global batch the
+    replicas split is checked before the first step (checks.check_global_batch)."""
+    from dalle_edu import checks
+
+    ds = pipeline.shuffled_batches(np.zeros((10, 3), "float32"), 4, seed=0)
+    assert ds.element_spec.shape.as_list() == [4, 3]
+    checks.check_global_batch(checks.static_shape(ds.element_spec)[0], 2)

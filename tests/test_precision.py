@@ -1,4 +1,5 @@
-"""Mixed precision and XLA are config options, off by default, that fail or warn clearly.
+"""Mixed precision (a config option) and XLA (``build_gan``'s ``jit_compile``) are off by
+default and fail or warn clearly.
 
 Book: "Several devices, precision and XLA". CPU only: bfloat16 is emulated here (correct,
 rarely faster), float16 needs a GPU and is refused, XLA compiles for the CPU.
@@ -14,10 +15,10 @@ from dalle_edu import device, t2i
 TINY = dict(n_train=64, width=8, batch_size=8, latent_dim=16, steps=2)
 
 
-def _one_step(config):
+def _one_step(config, jit_compile=False):
     """Build the text-to-image GAN for ``config`` and train it 2 steps; -> (gan, history)."""
     encoder = t2i.build_text_encoder(config.embed_dim)  # untrained: any fixed conditions will do
-    gan = t2i.build_gan(config)
+    gan = t2i.build_gan(config, jit_compile=jit_compile)
     assert keras.config.dtype_policy().name == "float32"  # build_gan leaves the global policy alone
     history = gan.fit(t2i.make_dataset(config, encoder), epochs=1, steps_per_epoch=2, verbose=0)
     return gan, history.history
@@ -64,7 +65,7 @@ def test_mixed_float16_loss_scaling_happens_on_the_tape():
 def test_jit_compile_trains_with_xla_when_determinism_is_off():
     device.set_seed(0, deterministic=False)  # Keras will not combine XLA with op determinism
     try:
-        gan, history = _one_step(t2i.T2IConfig(**TINY, jit_compile=True))
+        gan, history = _one_step(t2i.T2IConfig(**TINY), jit_compile=True)
     finally:
         device.set_seed(0)
     assert gan.jit_compile is True
@@ -74,13 +75,17 @@ def test_jit_compile_trains_with_xla_when_determinism_is_off():
 def test_jit_compile_under_op_determinism_warns_instead_of_silently_dropping_xla():
     device.set_seed(0)
     with pytest.warns(RuntimeWarning, match=r"jit_compile=True is ignored.*deterministic=False"):
-        gan = t2i.build_gan(t2i.T2IConfig(**TINY, jit_compile=True))
+        gan = t2i.build_gan(t2i.T2IConfig(**TINY), jit_compile=True)
     assert gan.jit_compile is False
 
 
 def test_precision_and_xla_are_off_by_default():
-    config = t2i.T2IConfig()
-    assert config.precision == "float32" and config.jit_compile is False
+    config = t2i.T2IConfig(**TINY)
+    assert config.precision == "float32" and "jit_compile" not in config.to_dict()
+    assert t2i.build_gan(config).jit_compile is False  # not Keras's "auto"
+    with pytest.raises(ValueError, match="T2IConfig.precision must be one of 'float32', "
+                                         "'mixed_bfloat16', 'mixed_float16', got 'float8'"):
+        t2i.T2IConfig(**TINY, precision="float8")
 
 
 @pytest.mark.skipif(bool(tf.config.list_physical_devices("GPU")), reason="this machine has a GPU")

@@ -124,3 +124,22 @@ def test_notebooks_take_their_sizes_from_the_table(path):
     table = set(presets.CHAPTERS[chapter])
     assert used <= table, f"{path.name} reads sizes the table lacks: {sorted(used - table)}"
     assert table <= used, f"presets.CHAPTERS[{chapter!r}] has sizes {path.name} never reads: {sorted(table - used)}"
+
+
+def test_every_model_recipe_is_a_valid_config_of_its_class():
+    """presets.MODELS holds each model's recipe per preset; every one passes its config's
+    checks (known fields, types and ranges: configs.Config), so no preset names a field a
+    config no longer has."""
+    from dalle_edu import configs
+    from dalle_edu.clip import ClipConfig
+    from dalle_edu.t2i import DalleConfig, T2IConfig
+
+    classes = {"gan-labels": T2IConfig, "gan": T2IConfig, "dalle": DalleConfig, "clip": ClipConfig}
+    assert set(presets.MODELS) == set(classes)
+    for model, cls in classes.items():
+        assert issubclass(cls, configs.Config)
+        for name in presets.NAMES:
+            config = cls.for_preset(name, model=model)
+            assert config.to_dict() == {**cls().to_dict(), **presets.MODELS[model][name]}
+    assert T2IConfig.for_preset("cpu").to_dict() == T2IConfig.for_preset("cpu", model="gan-labels").to_dict()
+    assert T2IConfig.RESUMABLE == ("steps",) and DalleConfig.RESUMABLE == ()

@@ -2,17 +2,14 @@
 
 import json
 import shutil
-import warnings
 
 import numpy as np
 import pytest
 
-from dalle_edu import api, t2i, text
+from dalle_edu import api, t2i
 from dalle_edu.data import shapes
 
-# mode_seeking on, so the exact-resume test covers that path of train_step too
-TINY = dict(n_train=256, steps=12, encoder_steps=30, width=8, batch_size=16, latent_dim=16,
-            mode_seeking=1.0)
+TINY = dict(n_train=256, steps=12, encoder_steps=30, width=8, batch_size=16, latent_dim=16)
 
 
 def test_config_rejects_unknown_keys_and_sizes_by_preset():
@@ -21,6 +18,31 @@ def test_config_rejects_unknown_keys_and_sizes_by_preset():
     assert t2i.T2IConfig.for_preset("cpu").image_size == 32
     assert t2i.T2IConfig.for_preset("gpu").image_size == 64  # book/shapes_world.md
     assert t2i.T2IConfig.for_preset("smoke", steps=7).steps == 7
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("steps", "abc", "T2IConfig.steps must be an integer > 0, got 'abc'"),
+    ("steps", 0, "T2IConfig.steps must be an integer > 0, got 0"),
+    ("lr", -1e-4, "T2IConfig.lr must be a number > 0, got -0.0001"),
+    ("ema", 1.0, "T2IConfig.ema must be a number in [0, 1), got 1.0"),
+    ("loss", "lsgan", "T2IConfig.loss must be one of 'minimax', "),
+    ("matching_aware", 1, "T2IConfig.matching_aware must be true or false, got 1"),
+])
+def test_config_checks_every_value_when_it_is_made(key, value, message):
+    with pytest.raises(ValueError) as err:
+        t2i.T2IConfig.from_dict({**TINY, key: value})
+    assert str(err.value).startswith(message) and "\n" not in str(err.value)
+    assert t2i.T2IConfig(lr=1).lr == 1.0 and isinstance(t2i.T2IConfig(lr=1).lr, float)  # an int is a number
+
+
+def test_the_ablation_only_fields_are_gone():
+    """22 fields, the recipes; the ablations' knobs (benchmarks pass their own D or optimizers
+    to build_gan) are unknown keys now, named in the error."""
+    assert len(t2i.T2IConfig().to_dict()) == 22
+    for key in ("lr_decay", "lr_drop_at", "lr_drop", "d_lr", "spectral_norm", "r1_gamma",
+                "clip_weight", "text_finetune", "mode_seeking", "gan_int", "jit_compile"):
+        with pytest.raises(ValueError, match=f"unknown T2IConfig keys: {key}; valid: "):
+            t2i.T2IConfig.from_dict({key: 1})
 
 
 def test_condition_layout():
@@ -77,57 +99,50 @@ def test_resume_continues_exactly(tiny_model, tmp_path):
         np.testing.assert_array_equal(w_full, w_resumed)
 
 
-def test_resuming_a_decayed_run_for_more_steps_says_it_is_another_run(tiny_model, tmp_path):
-    decay = {**TINY, "lr_decay": 0.5}
-    t2i.train(t2i.T2IConfig(**{**decay, "steps": 6}), tmp_path / "a", verbose=0, checkpoint_every=6)
-    with pytest.warns(UserWarning, match="jumps back up"):
-        longer = t2i.train(t2i.T2IConfig(**decay), tmp_path / "a", resume=True, verbose=0,
-                           checkpoint_every=6)
-    # and it is indeed not the 12-step decayed run from scratch
-    fresh = t2i.train(t2i.T2IConfig(**decay), tmp_path / "b", verbose=0, checkpoint_every=6)
-    assert any(not np.array_equal(a, b) for a, b in
-               zip(longer.generator.get_weights(), fresh.generator.get_weights()))
-    # resuming the same run (interrupted, or already finished) is exact and says nothing
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        t2i.train(t2i.T2IConfig(**decay), tmp_path / "b", resume=True, verbose=0, checkpoint_every=6)
-    assert not [w for w in caught if "learning-rate schedule" in str(w.message)]
-
-
-def test_resuming_with_another_constant_rate_is_a_clear_error(tmp_path):
-    # the optimizers' checkpoints restore their rate, so a new one would be silently
-    # ignored: an error instead, and the folder's record of the run is left as it was
-    short = t2i.T2IConfig(**{**TINY, "steps": 6})
-    t2i.train(short, tmp_path, verbose=0, checkpoint_every=6)
-    with pytest.raises(ValueError, match="saved with learning rate 0.0002 .* asks for 0.0004"):
-        t2i.train(t2i.T2IConfig(**{**TINY, "lr": 4e-4}), tmp_path, resume=True, verbose=0)
-    assert json.loads((tmp_path / "config.json").read_text())["lr"] == 2e-4  # the default
-
-
-def test_a_step_schedule_drops_at_a_step_so_more_steps_continue_it_exactly(tiny_model, tmp_path):
-    drop = {**TINY, "lr_drop_at": 3, "lr_drop": 0.25, "n_critic": 2}
-    gan = t2i.build_gan(t2i.T2IConfig(**{**drop, "lr": 8e-4}))
-    sched = gan.g_optimizer._learning_rate
-    np.testing.assert_allclose([float(sched(s)) for s in range(5)], [8e-4] * 3 + [2e-4] * 2)
-    d_sched = gan.d_optimizer._learning_rate  # D updates twice a step: drops at update 6
-    np.testing.assert_allclose([float(d_sched(s)) for s in (5, 6)], [8e-4, 2e-4])
-    # a 6-step run resumed to 12 steps is the 12-step run: the drop is at step 3 in both
-    t2i.train(t2i.T2IConfig(**{**drop, "steps": 6}), tmp_path / "a", verbose=0, checkpoint_every=6)
-    longer = t2i.train(t2i.T2IConfig(**drop), tmp_path / "a", resume=True, verbose=0)
-    fresh = t2i.train(t2i.T2IConfig(**drop), tmp_path / "b", verbose=0, checkpoint_every=6)
+def test_resuming_with_more_steps_at_the_constant_rate_is_the_longer_run(tmp_path):
+    """steps is the one field a resumed run may change: a 6-step run (n_critic 2: D's
+    optimizer counts two updates a step) resumed to 12 steps is the 12-step run, bit for bit."""
+    two = {**TINY, "n_critic": 2}
+    t2i.train(t2i.T2IConfig(**{**two, "steps": 6}), tmp_path / "a", verbose=0, checkpoint_every=6)
+    longer = t2i.train(t2i.T2IConfig(**two), tmp_path / "a", resume=True, verbose=0)
+    fresh = t2i.train(t2i.T2IConfig(**two), tmp_path / "b", verbose=0, checkpoint_every=6)
     for a, b in zip(longer.generator.get_weights(), fresh.generator.get_weights()):
         np.testing.assert_array_equal(a, b)
-    with pytest.warns(UserWarning, match="not one run of the new schedule"):  # a moved drop
-        t2i.train(t2i.T2IConfig(**{**drop, "lr_drop_at": 5}), tmp_path / "b", resume=True,
-                  verbose=0)
-    # a constant-rate run cannot be resumed with a schedule (nor the other way round)
-    constant = shutil.copytree(tiny_model[0], tmp_path / "c")
-    with pytest.raises(ValueError, match="constant learning rate, and this one has a schedule"):
-        t2i.train(t2i.T2IConfig(**{**TINY, "lr_drop_at": 3}), constant, resume=True, verbose=0)
-    with pytest.raises(ValueError, match="choose one"):
-        t2i.T2IConfig.from_dict({**TINY, "lr_drop_at": 3, "lr_decay": 0.5})
-    with pytest.raises(ValueError, match="a factor in"):
-        t2i.T2IConfig.from_dict({**TINY, "lr_drop_at": 3, "lr_drop": 0.0})
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["steps"] == 12  # the saved model's
+    # resuming a finished run is exact too: nothing left to train, nothing changes
+    again = t2i.train(t2i.T2IConfig(**two), tmp_path / "b", resume=True, verbose=0)
+    for a, b in zip(again.generator.get_weights(), fresh.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resume_before_the_first_checkpoint_starts_from_step_0(tiny_model, tmp_path, capsys):
+    """Interrupted before any checkpoint (the encoder and config.json are saved): the resumed
+    run says so, trains from step 0, and is the uninterrupted run."""
+    out, model = tiny_model
+    early = _copy_model(out, tmp_path / "early")  # everything but the checkpoints
+    capsys.readouterr()
+    resumed = t2i.train(t2i.T2IConfig(**TINY), early, resume=True, verbose=1, checkpoint_every=6)
+    assert (f"--resume: no checkpoint in {early / 'checkpoints'} yet; training starts from step 0"
+            in capsys.readouterr().out)
+    for a, b in zip(model.generator.get_weights(), resumed.generator.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("change, fields", [({"lr": 4e-4}, "lr"),
+                                            ({"width": 16, "ema": 0.9}, "ema, width")])
+def test_resuming_with_another_setting_is_a_one_line_error(tiny_model, tmp_path, change, fields):
+    # the checkpoints hold the old run (its optimizers their rate, its weights their shapes),
+    # so a changed setting would be ignored or fail deep in Keras: one line instead, and the
+    # folder's record of the run is left as it was
+    run = shutil.copytree(tiny_model[0], tmp_path / "run")
+    before = (run / "config.json").read_text()
+    with pytest.raises(ValueError) as err:
+        t2i.train(t2i.T2IConfig(**{**TINY, **change}), run, resume=True, verbose=0)
+    message = str(err.value)
+    assert message.startswith(f"--resume: the run in {run} was started with other settings "
+                              f"({fields}); a resumed run may change steps: ")
+    assert "\n" not in message
+    assert (run / "config.json").read_text() == before
 
 
 def test_resume_without_a_run_is_a_clear_error(tmp_path):
@@ -236,29 +251,34 @@ def test_shipped_model_generates_without_training():
     assert read == dict(color="red", shape="circle", size="big", vpos="top", hpos="left")
 
 
-def test_spectral_norm_and_two_time_scales_reach_d():
-    """Issue 11's options: D's weights spectrally normalised, and D's own learning rate."""
-    base = t2i.T2IConfig(**{**TINY, "steps": 1})
-    plain = t2i.build_gan(base)
-    sn = t2i.build_gan(t2i.T2IConfig(**{**TINY, "steps": 1, "spectral_norm": True, "d_lr": 4e-4,
-                                        "lr": 1e-4}))
+def test_build_gan_takes_the_ablations_d_and_optimizers():
+    """Issue 11's options, as the benchmarks pass them: a spectrally normalised D
+    (``build_discriminator(config, spectral_norm=True)``) and D's own learning rate."""
+    import keras
+
+    config = t2i.T2IConfig(**{**TINY, "steps": 1, "lr": 1e-4})
+    plain = t2i.build_gan(config)
+    sn = t2i.build_gan(config, D=t2i.build_discriminator(config, spectral_norm=True),
+                       d_optimizer=keras.optimizers.Adam(4e-4, beta_1=0.0, beta_2=0.9))
+    assert isinstance(plain, t2i.LabelGAN) and isinstance(sn, t2i.LabelGAN)
     assert len(sn.discriminator.weights) > len(plain.discriminator.weights)  # power-iteration vectors
     assert float(sn.d_optimizer.learning_rate) == pytest.approx(4e-4)
-    assert float(sn.g_optimizer.learning_rate) == pytest.approx(1e-4)
+    assert float(sn.g_optimizer.learning_rate) == pytest.approx(1e-4)  # the config's, for G
     assert float(plain.d_optimizer.learning_rate) == float(plain.g_optimizer.learning_rate)
+    assert float(plain.g_optimizer.beta_1) == 0.0 and float(plain.g_optimizer.beta_2) == 0.9
 
 
-def test_lr_decay_holds_then_falls_linearly_to_zero():
-    """lr_decay=0.25 over 8 updates: lr for 6 of them, then linearly to 0 at update 8."""
-    sched = t2i.gan.HoldThenLinear(2e-4, steps=8, decay_steps=2)
-    got = [float(sched(s)) for s in range(10)]
-    np.testing.assert_allclose(got, [2e-4] * 7 + [1e-4, 0.0, 0.0], atol=1e-10)
-    gan = t2i.build_gan(t2i.T2IConfig(**{**TINY, "lr_decay": 0.25, "n_critic": 2}))
-    assert float(gan.g_optimizer.learning_rate) == pytest.approx(2e-4)  # at update 0
-    assert isinstance(gan.d_optimizer._learning_rate, t2i.gan.HoldThenLinear)
-    assert gan.d_optimizer._learning_rate.steps == 2 * TINY["steps"]  # D updates twice a step
-    with pytest.raises(ValueError, match="lr_decay is a share of the steps"):
-        t2i.T2IConfig.from_dict({**TINY, "lr_decay": 1.5})
+def test_build_gan_takes_a_subclass_with_a_term_of_ones_own():
+    class Quieter(t2i.LabelGAN):  # a term of one's own, through the public hook
+        def extra_g_loss(self, z, fake, fake_extras, cond, extra):
+            return super().extra_g_loss(z, fake, fake_extras, cond, extra) + 0.0
+
+    config = t2i.T2IConfig(**{**TINY, "steps": 1})
+    assert type(t2i.build_gan(config, gan_class=Quieter)) is Quieter
+    with pytest.raises(ValueError, match=r"gan_class must be a subclass of LabelGAN \(text_encoder='labels'\)"):
+        t2i.build_gan(config, gan_class=t2i.CaptionGAN)
+    with pytest.raises(ValueError, match="gan_class must be a subclass of LabelGAN"):
+        t2i.build_gan(config, gan_class="Quieter")  # a name is not a class
 
 
 def test_final_conv_and_d_stem_reach_the_models_and_old_configs_still_load():
@@ -270,9 +290,3 @@ def test_final_conv_and_d_stem_reach_the_models_and_old_configs_still_load():
     assert t2i.T2IConfig.from_dict(old).final_conv is False and not t2i.T2IConfig.from_dict(old).d_stem
     assert type(t2i.build_generator(t2i.T2IConfig.from_dict(old)).get_layer("to_image")
                 ).__name__ == "Conv2DTranspose"
-
-
-def test_r1_gamma_reaches_the_gan_and_old_configs_load_without_it():
-    assert t2i.build_gan(t2i.T2IConfig(**{**TINY, "r1_gamma": 0.5})).r1_gamma == 0.5
-    old = {k: v for k, v in t2i.T2IConfig(**TINY).to_dict().items() if k != "r1_gamma"}
-    assert t2i.T2IConfig.from_dict(old).r1_gamma == 0.0

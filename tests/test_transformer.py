@@ -189,6 +189,8 @@ def test_config_unknown_keys_and_bad_sizes_raise():
         TransformerConfig.from_dict({"layers": 3})
     with pytest.raises(ValueError, match="not divisible by heads"):
         TransformerConfig(width=10, heads=4)
+    with pytest.raises(ValueError, match=r"^TransformerConfig\.depth must be an integer > 0, got 0$"):
+        TransformerConfig(depth=0)
     assert TransformerConfig.from_dict(TransformerConfig(**TINY).to_dict()) == TransformerConfig(**TINY)
 
 

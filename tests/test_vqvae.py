@@ -215,7 +215,11 @@ def test_the_config_and_its_rules():
         VQConfig.from_dict({"widht": 8})
     with pytest.raises(ValueError, match="power of two >= 2.*got 32 / 6"):
         VQConfig(tokens_per_side=6)
-    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"^VQConfig\.decay must be a number in \[0, 1\), got 1\.0$"):
         VQConfig(decay=1.0)
+    with pytest.raises(ValueError, match=r"^VQConfig\.codebook_size must be an integer >= 2, got 1$"):
+        VQConfig(codebook_size=1)
+    with pytest.raises(ValueError, match=r"^VQConfig\.steps must be an integer > 0, got 'abc'$"):
+        VQConfig.from_dict({"steps": "abc"})  # a type checked at construction, not deep in Keras
     assert VQConfig().downsamplings == 2 and VQConfig(image_size=64).downsamplings == 3
     assert VQConfig.from_dict(VQConfig(width=8).to_dict()) == VQConfig(width=8)
