@@ -54,7 +54,7 @@ def check_critic_differentiable(gan):
         cond = tf.zeros(shape, specs[1].dtype)
     with tf.GradientTape() as tape:
         tape.watch(x)
-        logits, _ = gan.D(x, cond, training=False)
+        logits, _ = gan.judge(x, cond, training=False)
     if tape.gradient(logits, x) is None:
         raise ValueError(f"loss={gan.loss_name!r} adds a gradient penalty, which needs the "
                          "discriminator's score to be differentiable in its input image; this "

@@ -32,6 +32,7 @@ from keras import ops
 import tensorflow as tf
 
 from . import checks, device, losses, replicas, trainer
+from .models.dcgan import split_at_features
 
 __all__ = ["GAN", "CONDITIONAL_MODES"]
 
@@ -170,19 +171,46 @@ class GAN(keras.Model):
     # --- hooks: the call convention in one place, and what a subclass may change -------
     # (never copy train_step to add a term: extend it through these)
 
-    def G(self, z, cond, training=True, net=None):
+    def draw(self, z, cond, training=True, net=None):
         """G's images (B, H, W, C), float32 (under a mixed policy G computes in bfloat16/float16)."""
         net = net or self.generator
         out = net([z, cond], training=training) if self.conditional else net(z, training=training)
         return ops.cast(out, "float32")
 
-    def D(self, x, cond, training=True):
+    def judge(self, x, cond, training=True):
         """D's ``(logits (B, 1), extras)`` in float32; ``extras`` is a second head's output
         (an auxiliary classifier, an image embedding: ``split_d_output``) or None."""
         if self.conditional:
             out = self.discriminator([x, self.d_condition(cond)], training=training)
         else:
             out = self.discriminator(x, training=training)
+        return self._as_float32(out)
+
+    def judge_real(self, real, cond):
+        """D on the real pair and, matching-aware, on each real image with its neighbour's
+        condition: ``(real_logits (B, 1), real_extras, wrong_logits (B, 1) or None)``.
+
+        The same numbers as ``judge(real, cond)`` and ``judge(real, roll_rows(cond))``. A
+        projection D reads the condition only in its head (``models.split_at_features``),
+        so the real images' features are computed once and only the head sees both
+        conditions: a sixth fewer FLOPs in a cpu-preset step, and 135 against 163 ms
+        measured (book: benchmarks, "The step, plainly").
+        """
+        if not self.matching_aware:
+            return (*self.judge(real, cond), None)
+        cond = ops.convert_to_tensor(cond)
+        wrong = replicas.roll_rows(cond)  # (B, ...): row i gets row i - 1's condition
+        split = split_at_features(self.discriminator)  # (features, head) of D, or None
+        if split is None:  # the condition reaches D's features: two whole calls
+            return (*self.judge(real, cond), self.judge(real, wrong)[0])
+        features, head = split
+        phi = features(real, training=True)  # (B, F): D's body, once
+        real_logits, real_extras = self._as_float32(head([phi, self.d_condition(cond)], training=True))
+        wrong_logits, _ = self._as_float32(head([phi, self.d_condition(wrong)], training=True))
+        return real_logits, real_extras, wrong_logits
+
+    def _as_float32(self, out):
+        # losses in float32: under a mixed policy D computes (and answers) in bfloat16/float16
         return self.split_d_output(keras.tree.map_structure(lambda t: ops.cast(t, "float32"), out))
 
     def d_condition(self, cond):
@@ -223,16 +251,15 @@ class GAN(keras.Model):
         batch = ops.shape(real)[0]
 
         for _ in range(self.n_critic):  # D first: n_critic updates, fresh fakes each time
-            fake = self.G(self.noise(batch), cond)  # (B, H, W, C)
+            fake = self.draw(self.noise(batch), cond)  # (B, H, W, C)
             with tf.GradientTape() as tape:
-                real_logits, real_extras = self.D(real, cond)  # (B, 1): is it real?
-                fake_logits, _ = self.D(fake, cond)  # (B, 1)
-                wrong_logits = None
-                if self.matching_aware:  # GAN-CLS: a real image with a wrong caption is fake too
-                    wrong_logits, _ = self.D(real, replicas.roll_rows(cond))  # neighbour's cond
+                # D on the real pair and (matching-aware, GAN-CLS) each real image with its
+                # neighbour's condition, which must count as fake too; then on the fake pair
+                real_logits, real_extras, wrong_logits = self.judge_real(real, cond)  # (B, 1)
+                fake_logits, _ = self.judge(fake, cond)  # (B, 1)
                 d_loss = self.discriminator_loss(real_logits, fake_logits, wrong_logits)
                 if self.loss_pair.gradient_penalty:  # WGAN-GP: ||grad D|| = 1 between real and fake
-                    critic = lambda x: self.D(x, cond)[0]  # noqa: E731
+                    critic = lambda x: self.judge(x, cond)[0]  # noqa: E731
                     d_loss += self.gp_weight * replicas.gradient_penalty(
                         critic, real, fake, self.seed_generator)
                 d_loss += self.extra_d_loss(real_extras, cond, extra)
@@ -241,8 +268,8 @@ class GAN(keras.Model):
 
         with tf.GradientTape() as tape:  # then G: one update, through D's judgement
             z = self.noise(batch)  # (B, latent_dim)
-            fake = self.G(z, cond)
-            fake_logits_g, fake_extras = self.D(fake, cond)
+            fake = self.draw(z, cond)
+            fake_logits_g, fake_extras = self.judge(fake, cond)
             g_loss = self.loss_pair.g_loss(fake_logits_g)
             g_loss += self.extra_g_loss(z, fake, fake_extras, cond, extra)
         self.apply_gradients(self.g_optimizer, g_loss, self.generator.trainable_variables, tape)
@@ -323,7 +350,7 @@ class GAN(keras.Model):
                 raise ValueError(f"got {len(z)} noise vectors but {len(cond)} conditions")
         net = self.ema_generator if (use_ema and self.ema_generator is not None) else self.generator
         out = [
-            ops.convert_to_numpy(self.G(z[i:i + batch_size],  # float32 also from a bf16 G
+            ops.convert_to_numpy(self.draw(z[i:i + batch_size],  # float32 also from a bf16 G
                                         None if cond is None else cond[i:i + batch_size],
                                         training=False, net=net))
             for i in range(0, len(z), batch_size)

@@ -324,9 +324,6 @@ def test_label_free_gan_resumes_exactly(tiny_gan, tmp_path, monkeypatch):
         np.testing.assert_array_equal(w_full, w_resumed)
 
 
-@pytest.mark.xfail(strict=True, reason="package bug: t2i.train builds the GAN without reseeding, after "
-                                       "the mini-CLIP was loaded (fresh run) or its text tower built "
-                                       "(resumed run): other initial weights")
 def test_label_free_gan_resumed_before_its_first_checkpoint_is_the_uninterrupted_run(tiny_gan, tmp_path,
                                                                                      monkeypatch):
     out, model = tiny_gan

@@ -207,14 +207,39 @@ def test_hooks_call_the_networks_in_float32_and_split_a_second_head():
     rng = np.random.default_rng(2)
     x = rng.uniform(-1, 1, (4, 8, 8, 3)).astype("float32")
     c = rng.standard_normal((4, 6)).astype("float32")
-    logits, extras = gan.D(x, c, training=False)  # D's [logits, aux] split into the pair
+    logits, extras = gan.judge(x, c, training=False)  # D's [logits, aux] split into the pair
     alone_logits, alone_extras = D([x, c], training=False)
     assert logits.shape == (4, 1) and extras.shape == (4, 5) and logits.dtype == "float32"
     np.testing.assert_allclose(np.array(logits), np.array(alone_logits), atol=1e-6)
     np.testing.assert_allclose(np.array(extras), np.array(alone_extras), atol=1e-6)
     z = np.array(gan.noise(4))
     assert z.shape == (4, LATENT) and not np.array_equal(z, np.array(gan.noise(4)))  # a stream
-    fake = gan.G(z, c, training=False)
+    fake = gan.draw(z, c, training=False)
     assert fake.shape == (4, 8, 8, 3) and fake.dtype == "float32"
     np.testing.assert_allclose(np.array(fake), np.array(G([z, c], training=False)), atol=1e-6)
     assert gan.split_d_output(logits) == (logits, None)  # one head: no extras
+
+
+@pytest.mark.parametrize("conditioning", ["projection", "concat"])
+def test_judge_real_equals_two_calls_of_judge(conditioning):
+    """The real images' features are computed once for the right and the neighbours'
+    conditions (projection D); a D whose features read the condition gets two whole
+    calls. Either way: the numbers of judge(real, cond) and judge(real, rolled cond)."""
+    device.set_seed(0)
+    G = dcgan_generator(LATENT, 8, 3, width=4, cond_dim=6, conditioning="film")
+    D = dcgan_discriminator(8, 3, width=4, cond_dim=6, conditioning=conditioning,
+                            aux_outputs=5 if conditioning == "projection" else None)
+    gan = GAN(G, D, LATENT, conditional="text", matching_aware=True, seed=0)
+    rng = np.random.default_rng(3)
+    x = ops.convert_to_tensor(rng.uniform(-1, 1, (5, 8, 8, 3)).astype("float32"))
+    c = ops.convert_to_tensor(rng.standard_normal((5, 6)).astype("float32"))  # as in a step
+    real_logits, real_extras, wrong_logits = gan.judge_real(x, c)
+    logits, extras = gan.judge(x, c)
+    wrong, _ = gan.judge(x, ops.roll(c, 1, axis=0))
+    np.testing.assert_allclose(np.array(real_logits), np.array(logits), atol=1e-5)
+    np.testing.assert_allclose(np.array(wrong_logits), np.array(wrong), atol=1e-5)
+    if extras is not None:
+        np.testing.assert_allclose(np.array(real_extras), np.array(extras), atol=1e-5)
+    assert not np.allclose(np.array(wrong_logits), np.array(real_logits))  # the condition matters
+    plain = GAN(G, D, LATENT, conditional="text", matching_aware=False, seed=0)
+    assert plain.judge_real(x, c)[2] is None

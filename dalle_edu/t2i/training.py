@@ -54,6 +54,7 @@ def train(config: T2IConfig, out_dir, resume: bool = False, verbose: int = 1, ca
         encoder.save_weights(enc_path)
         trainer.start_run(config, out_dir, resume=False)
 
+    device.set_seed(config.seed)  # the GAN's first weights: the same, fresh or resumed
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         gan = build_gan(config, gan_class=gan_class)
     gan.sampler = TextToImage(config, encoder, gan.ema_generator or gan.generator)
