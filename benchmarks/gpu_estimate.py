@@ -30,6 +30,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from dalle_edu import device, presets, t2i  # noqa: E402
+from dalle_edu.models.dcgan import split_at_features  # noqa: E402
 
 # fp32 peaks (vendor datasheets), FLOP/s. TF enables TF32 on Ampere by default, so the A100
 # runs float32 convs/matmuls on tensor cores: its TF32 row is the likelier one.
@@ -71,19 +72,29 @@ def layer_table(model):
     return macs
 
 
-def d_pairs(gan):
-    """The (image, caption) pairs D judges in one D update, each a full forward and
-    backward pass (``GAN.train_step``): real, fake and (matching-aware) real with a
-    neighbour's caption."""
-    return 3 if gan.matching_aware else 2
+def _head_layers(gan):
+    """Names of D's layers after its features, when the matching-aware pass reuses the real
+    images' features (``GAN.judge_real``: a projection D, ``models.split_at_features``)."""
+    split = split_at_features(gan.discriminator) if gan.matching_aware else None
+    return set() if split is None else {layer.name for layer in split[1].layers}
+
+
+def d_passes(gan):
+    """(pairs D judges, image batches its features see) in one D update: real, fake and
+    (matching-aware) real with a neighbour's caption; a projection D's features see the
+    real images once (``GAN.judge_real``)."""
+    pairs = 3 if gan.matching_aware else 2
+    return pairs, (2 if _head_layers(gan) else pairs)
 
 
 def analytic_flops(gan, batch_size):
     """FLOPs/step from the layer table and the pass count of GAN.train_step (n_critic D updates).
 
-    D update (x n_critic): G forward outside the tape; D forward + backward on each pair
-    (``d_pairs``); with a gradient penalty (``wgan-gp``) also D on the interpolates and its
-    input gradient (2 D), both differentiated again for D's weights (2 x 2 D): 6 D.
+    D update (x n_critic): G forward outside the tape; D forward + backward on the real
+    and fake images and, matching-aware, the head alone on the real images' features with
+    the neighbours' captions (``d_passes``); with a gradient penalty (``wgan-gp``) also D
+    on the interpolates and its input gradient (2 D), both differentiated again for D's
+    weights (2 x 2 D): 6 D.
     G update: G forward, D forward on the fake, backward through D (input grads) into G
     (weight and input grads). A backward pass costs 2 forwards (input grad + weight grad).
     TF's Conv2D gradient builds both grads even where one is unused, so the graph holds
@@ -92,11 +103,16 @@ def analytic_flops(gan, batch_size):
     """
     g, d = layer_table(gan.generator), layer_table(gan.discriminator)
     G, D = sum(g.values()), sum(d.values())
+    head = _head_layers(gan)
+    D_head = sum(v for k, v in d.items() if k in head)
+    D_feat = D - D_head
     g0 = g["project"]                         # first layers: no input gradient needed
     d0 = d["stem"] if "stem" in d else d["down_0"]
-    pairs, gp = d_pairs(gan), 6 * D * bool(gan.loss_pair.gradient_penalty)
-    built = gan.n_critic * (G + pairs * 3 * D + gp) + 3 * G + 3 * D
-    executed = gan.n_critic * (G + pairs * (3 * D - d0) + gp) + (3 * G - g0) + 2 * D
+    pairs, d_images = d_passes(gan)
+    d_update = d_images * D_feat + pairs * D_head
+    gp = 6 * D * bool(gan.loss_pair.gradient_penalty)
+    built = gan.n_critic * (G + 3 * d_update + gp) + 3 * G + 3 * D
+    executed = gan.n_critic * (G + 3 * d_update - d_images * d0 + gp) + (3 * G - g0) + 2 * D
     return {"G_fwd_MFLOP_per_example": 2 * G / 1e6, "D_fwd_MFLOP_per_example": 2 * D / 1e6,
             "built": 2 * built * batch_size, "executed": 2 * executed * batch_size}
 
@@ -122,8 +138,8 @@ def memory(gan, batch_size):
     trainable = count(gan.generator.trainable_weights) + count(gan.discriminator.trainable_weights)
     a_g, big_g = activation_elements(gan.generator)
     a_d, big_d = activation_elements(gan.discriminator)
-    # the larger of the two phases: D on each pair (and the interpolates), or G + D
-    d_batches = d_pairs(gan) + bool(gan.loss_pair.gradient_penalty)
+    # the larger of the two phases: D's features on its image batches (and the interpolates), or G + D
+    d_batches = d_passes(gan)[1] + bool(gan.loss_pair.gradient_penalty)
     kept = max(d_batches * a_d, a_g + a_d) * batch_size
     work = 2 * max(big_g, big_d) * batch_size  # gradient buffers in flight during backprop
     mib = {"params_G": 4 * p["G"] / MIB, "params_D": 4 * p["D"] / MIB, "ema_G": 4 * p["EMA_G"] / MIB,

@@ -9,14 +9,11 @@ brings the progress bar, callbacks and History for free::
     history = gan.fit(dataset, epochs=10)        # batches: images or (images, labels)
     images = gan.generate(16, cond=labels, seed=0)   # (16, H, W, C) in [-1, 1]
 
-**Call conventions.** Unconditional: ``generator(z)``, ``discriminator(x)``.
-Conditional (``conditional="label"`` or ``"text"``): ``generator([z, cond])``,
-``discriminator([x, cond])``, where ``cond`` is whatever the batch carries — int labels
-(B,) / (B, 1), token ids (B, T), or text embeddings (B, E) — passed unchanged to both.
-z is (B, latent_dim) standard normal; the discriminator returns (B, 1) logits.
-
-**One training step** (one batch): ``n_critic`` discriminator updates, each with fresh
-noise and the same real batch, then one generator update, then the EMA update.
+**Call conventions** (``draw`` and ``judge``). Unconditional: ``generator(z)``,
+``discriminator(x)``. Conditional (``"label"`` or ``"text"``): ``generator([z, cond])``,
+``discriminator([x, cond])``, ``cond`` whatever the batch carries — int labels (B,),
+token ids (B, T), text embeddings (B, E). z is (B, latent_dim) standard normal; D
+returns (B, 1) logits. **One step**: ``n_critic`` D updates, then one G update, then EMA.
 
 **Determinism.** All noise (z, WGAN-GP's interpolation weights) is drawn from
 ``self.seed_generator``, a ``keras.random.SeedGenerator`` whose state is a variable of
@@ -108,11 +105,9 @@ class GAN(keras.Model):
         """Set the two optimizers and the loss (a name from ``dalle_edu.losses.NAMES``).
 
         Defaults are DCGAN's Adam(2e-4, beta_1=0.5). Other keyword arguments
-        (``steps_per_execution``, ``jit_compile``) go to ``keras.Model.compile``. XLA is
-        off unless asked for (``jit_compile=True``, honoured only with op determinism off):
-        Keras's "auto" would turn it on whenever op determinism is off, and it is
-        measured before it is made a default.
-        With a ``mixed_float16`` generator both optimizers get dynamic loss scaling.
+        (``steps_per_execution``, ``jit_compile``) go to ``keras.Model.compile``; XLA is off
+        unless asked for, and honoured only with op determinism off (``device``). With a
+        ``mixed_float16`` generator both optimizers get dynamic loss scaling.
         """
         kwargs["jit_compile"] = device.resolve_jit_compile(kwargs.get("jit_compile", False))
         super().compile(**kwargs)
@@ -311,17 +306,12 @@ class GAN(keras.Model):
 
     def fit(self, x=None, y=None, *, epochs=1, steps_per_epoch=None, callbacks=None,
             initial_epoch=0, resume_from=None, **kwargs):
-        """``keras.Model.fit`` plus a data check and exact resumption (``trainer.fit``).
-
-        A finite ``tf.data.Dataset`` is repeated and one epoch is one pass
-        (``steps_per_epoch`` = its cardinality), so the batch sequence is one stream.
+        """``keras.Model.fit`` plus a data check and exact resumption (``trainer.fit``):
         ``resume_from=directory`` restores the latest checkpoint there (weights, both
-        optimizers, EMA, step k, RNG) and skips the first k batches of ``x``: pass the same,
-        freshly built, deterministically shuffled dataset and the same ``epochs``. Under a
-        ``tf.distribute`` strategy Keras first reads one batch from an iterator of its own
-        to build, so give it a dataset whose every iterator yields the same stream
-        (``pipeline.shuffled_batches``); a seeded ``shuffle`` reshuffles per iterator.
-        """
+        optimizers, EMA, step k, RNG) and skips the first k batches of the same, freshly
+        built, deterministically shuffled dataset. Under a ``tf.distribute`` strategy Keras
+        first reads a batch from an iterator of its own: give it a dataset whose every
+        iterator yields one stream (``pipeline.shuffled_batches``)."""
         return trainer.fit(self, x, y, epochs=epochs, steps_per_epoch=steps_per_epoch,
                            callbacks=callbacks, initial_epoch=initial_epoch,
                            resume_from=resume_from, **kwargs)
