@@ -31,6 +31,9 @@ _SHIPPED = {
     "dalle": ("the real DALL·E, small (Chapter 10): a VQ-VAE image tokenizer and a causal "
               "transformer that writes its codes after the caption; no GAN, no labels",
               "dalle_edu.t2i:Dalle", WEIGHTS_DIR / "dalle_cpu"),
+    "diffusion": ("diffusion, today's recipe small (Chapter 11): a U-Net denoising the image "
+                  "tokenizer's latents, guided by the mini-CLIP's text tower; no GAN, no labels",
+                  "dalle_edu.t2i:Diffusion", WEIGHTS_DIR / "diffusion_cpu"),
 }
 MODELS = {name: desc for name, (desc, _, _) in _SHIPPED.items()}
 # The better of the two by Chapter 9's measures (book/benchmarks.md): the label-free "gan"
@@ -67,7 +70,7 @@ def load_model(model: str = DEFAULT_MODEL, weights=None):
 
 
 def generate(prompts, seed: int = 0, n_per_prompt: int = 1, model: str = DEFAULT_MODEL,
-             weights=None, rerank: int = 1) -> np.ndarray:
+             weights=None, rerank: int = 1, **sampling) -> np.ndarray:
     """Free-text prompts -> uint8 images (N * n_per_prompt, S, S, 3). Same prompts and seed -> same images.
 
     ``model`` names one of ``MODELS``; ``weights`` loads that kind of model from your own
@@ -78,11 +81,22 @@ def generate(prompts, seed: int = 0, n_per_prompt: int = 1, model: str = DEFAULT
 
     ``rerank=K`` (DALL·E's last stage, Chapter 9): draw K candidates for each image and
     keep the one the shipped mini-CLIP scores highest; K times the drawing time.
+
+    ``sampling``: the model's own sampling options, e.g. ``steps=10, guidance=3.0`` for
+    ``"diffusion"``, ``temperature=0.8, top_k=4`` for ``"dalle"``.
     """
     from dalle_edu import text
 
     parsed = text.prompts(prompts)  # checks the prompts before any model is loaded
+    check_model_name(model)
+    allowed = _SAMPLING.get(model, ())
+    unknown = sorted(set(sampling) - set(allowed))
+    if unknown:
+        raise ValueError(f"model {model!r} takes no sampling option {', '.join(unknown)}"
+                         + (f"; its options: {', '.join(allowed)}" if allowed else ""))
     m = load_model(model, weights)
+    if sampling:
+        m = _Sampling(m, sampling)
     if rerank == 1 and not isinstance(rerank, bool):
         return m.generate(parsed, seed=seed, n_per_prompt=n_per_prompt)
     from dalle_edu import measures
@@ -91,6 +105,19 @@ def generate(prompts, seed: int = 0, n_per_prompt: int = 1, model: str = DEFAULT
     check_seed(seed)
     repeated = [p for p in parsed for _ in range(check_count(n_per_prompt, "n_per_prompt"))]
     return measures.rerank(m, load_clip(), repeated, rerank, seed=seed)
+
+
+_SAMPLING = {"diffusion": ("steps", "guidance", "eta"), "dalle": ("temperature", "top_k")}
+
+
+class _Sampling:
+    """A model whose ``generate`` always passes the given sampling options (for ``rerank``)."""
+
+    def __init__(self, model, options):
+        self.model, self.options = model, options
+
+    def generate(self, prompts, seed=0, n_per_prompt=1):
+        return self.model.generate(prompts, seed=seed, n_per_prompt=n_per_prompt, **self.options)
 
 
 def load_clip(weights=None):
@@ -119,7 +146,7 @@ def clip_score(images, prompts) -> np.ndarray:
     return load_clip().score(np.asarray(images), parsed)
 
 
-TRAINABLE = ("gan-labels", "gan", "dalle", "clip")
+TRAINABLE = ("gan-labels", "gan", "dalle", "diffusion", "clip")
 
 
 def train(preset: str | None = None, out_dir="runs/t2i", resume: bool = False, verbose: int = 1,
@@ -128,7 +155,8 @@ def train(preset: str | None = None, out_dir="runs/t2i", resume: bool = False, v
 
     ``"gan"`` uses the shipped mini-CLIP's text tower at 32x32 (else it trains a
     mini-CLIP first); ``"dalle"`` trains an image tokenizer, then a token transformer;
-    ``"clip"`` trains a mini-CLIP alone.
+    ``"diffusion"`` reads the shipped mini-CLIP's text tower and, at 32x32, the token
+    model's shipped image tokenizer (at other sizes it trains one first); ``"clip"`` trains a mini-CLIP alone.
     """
     from dalle_edu import presets, t2i
 
@@ -144,6 +172,13 @@ def train(preset: str | None = None, out_dir="runs/t2i", resume: bool = False, v
     if model == "dalle":
         config = t2i.DalleConfig.for_preset(preset, **overrides)
         return t2i.train_dalle(config, out_dir, resume=resume, verbose=verbose)
+    if model == "diffusion":  # the shipped mini-CLIP's text tower; the shipped tokenizer at 32x32
+        config = t2i.DiffusionConfig.for_preset(preset, **overrides)
+        shipped = _SHIPPED["dalle"][2] / "tokenizer"  # the token model's VQ-VAE
+        tokenizer = shipped if config.space == "latent" and config.image_size == 32 and \
+            not config.tokenizer and config.tokens_per_side == 8 and shipped.is_dir() else None
+        return t2i.train_diffusion(config, out_dir, resume=resume, verbose=verbose,
+                                   clip=DEFAULT_CLIP, tokenizer=tokenizer)
     config = t2i.T2IConfig.for_preset(preset, model=model, **overrides)
     shipped_clip = None
     if model == "gan" and config.image_size == 32 and \

@@ -126,8 +126,10 @@ def _generate(args) -> int:
     t0 = time.perf_counter()
     if args.rerank < 1:
         raise UsageError(f"--rerank must be at least 1, got {args.rerank}")
+    sampling = {k: v for k, v in (("steps", args.steps), ("guidance", args.guidance))
+                if v is not None}
     images = api.generate(args.prompts, seed=args.seed, n_per_prompt=args.n, model=args.model,
-                          weights=args.weights, rerank=args.rerank)
+                          weights=args.weights, rerank=args.rerank, **sampling)
     from PIL import Image
 
     grid = imgs.tile(images, nrow=args.n)  # one row per prompt
@@ -166,7 +168,8 @@ def _train(args) -> int:
     overrides = config_overrides(args.set)
     if args.steps is not None:  # --steps 0 is a value to check, not "the preset's"
         overrides["steps"] = args.steps
-    what = {"clip": "a mini-CLIP", "dalle": "the token model 'dalle' (tokenizer, then transformer)"}.get(
+    what = {"clip": "a mini-CLIP", "dalle": "the token model 'dalle' (tokenizer, then transformer)",
+            "diffusion": "the diffusion model 'diffusion' (a U-Net, guided by the mini-CLIP)"}.get(
         args.model, f"the text-to-image GAN {args.model!r}")
     where = "" if args.model == "clip" else f"; checkpoints in {args.out}/checkpoints"
     print(f"training {what}, preset {preset}{where}" + (" (resuming)" if args.resume else ""))
@@ -216,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--rerank", type=int, default=1, metavar="K",
                    help="draw K candidates per image, keep the one the mini-CLIP likes best")
+    g.add_argument("--steps", type=int, default=None,
+                   help="diffusion: sampling steps (DDIM; default 25)")
+    g.add_argument("--guidance", type=float, default=None,
+                   help="diffusion: classifier-free guidance scale w (default 3; 1 = none)")
     _model_args(g)
     g.set_defaults(func=_generate)
     t = sub.add_parser("train", help="train a text-to-image model (progress bar, checkpoints, --resume)")
@@ -226,9 +233,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override the preset's config, e.g. --set width=40 batch_size=64 lr=2e-4 "
                         "(the shipped gan-labels recipe, with --steps 16000)")
-    t.add_argument("--model", default="gan-labels", choices=("gan-labels", "gan", "dalle", "clip"),
+    t.add_argument("--model", default="gan-labels",
+                   choices=("gan-labels", "gan", "dalle", "diffusion", "clip"),
                    help="what to train (default gan-labels; gan: label-free; dalle: tokenizer + "
-                        "transformer; clip: mini-CLIP)")
+                        "transformer; diffusion: a U-Net in the tokenizer's latents; clip: mini-CLIP)")
     t.set_defaults(func=_train)
     e = sub.add_parser("evaluate", help="print every measure of a trained model beside real renders")
     _model_args(e)

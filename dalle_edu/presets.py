@@ -201,6 +201,13 @@ MODELS = {
                     width=256, depth=6, heads=8, batch_size=64,
                     tokenizer=dict(steps=4_000, n_train=40_000, batch_size=64)),
     },
+    "diffusion": {  # dalle_edu.t2i.DiffusionConfig (Chapter 11); the defaults are the shipped
+        # cpu run: latent diffusion on the shipped tokenizer's 8x8x32 latents, 10,000 steps
+        "smoke": dict(n_train=512, steps=20, width=16, batch_size=16, warmup=0, sample_steps=4),
+        "cpu": dict(),
+        "gpu": dict(image_size=64, tokens_per_side=16, n_train=100_000, steps=20_000, width=128,
+                    batch_size=128, tokenizer=dict(steps=4_000, n_train=40_000, batch_size=64)),
+    },
     "clip": {  # dalle_edu.clip.ClipConfig; the defaults are the shipped cpu run
         "smoke": dict(n_train=1_024, steps=16, batch_size=64, width=8, word_dim=16),
         "cpu": dict(),

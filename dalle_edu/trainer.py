@@ -29,7 +29,7 @@ from . import device
 from .checkpoint import latest_checkpoint, resume, training_state
 
 __all__ = ["STEPS_PER_EPOCH", "StopAtStep", "one_stream", "fit", "fit_degrading_determinism",
-           "epochs_for", "read_config", "start_run", "train_run"]
+           "epochs_for", "warmup_cosine", "read_config", "start_run", "train_run"]
 
 STEPS_PER_EPOCH = 500  # one Keras "epoch": callbacks (checkpoints, evaluation, grids) run this often
 
@@ -152,6 +152,14 @@ def epochs_for(steps: int) -> tuple[int, int]:
         raise ValueError(f"steps must be a multiple of {per_epoch} (callbacks run every "
                          f"{per_epoch} steps), got {steps}")
     return steps // per_epoch, per_epoch
+
+
+def warmup_cosine(lr: float, steps: int, warmup: int, min_lr: float):
+    """Linear warm-up over ``min(warmup, steps // 10)`` steps, then cosine decay to ``lr * min_lr``."""
+    warmup = min(warmup, steps // 10)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else lr, steps - warmup, alpha=min_lr,
+        warmup_target=lr if warmup else None, warmup_steps=warmup)
 
 
 def read_config(cls, out_dir, config_file: str = "config.json"):

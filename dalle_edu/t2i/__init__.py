@@ -1,6 +1,6 @@
 """Text-to-image models on the shapes world, one module per family — Chapters 6 and 10.
 
-Two families, each answering ``generate / save / load``:
+Three families, each answering ``generate / save / load``:
 
 * **GANs** (Chapter 6), in the spirit of Reed et al. (2016): ``LabelGAN`` (model
   ``"gan-labels"``, conditioned on an attribute encoder trained with labels) and
@@ -10,6 +10,9 @@ Two families, each answering ``generate / save / load``:
   ``model`` — ``TextToImage``, the trained model; ``training`` — ``train``, resumable.
 * **The token model** (Chapter 10), OpenAI's DALL·E small: ``dalle`` — ``Dalle``, an image
   tokenizer + a token transformer; ``dalle_training`` — ``train_dalle``, its two stages.
+* **Diffusion** (Chapter 11), today's recipe small: ``diffusion`` — ``Diffusion``, a U-Net
+  guided by the mini-CLIP's text tower, in the tokenizer's latents; ``diffusion_training``
+  — ``train_diffusion``.
 
 Shapes: z (B, latent); condition (B, COND_DIM); images (B, S, S, 3) in [-1, 1].
 """
@@ -29,6 +32,8 @@ from dalle_edu.t2i.model import TextToImage, WeightsError, check_seed
 from dalle_edu.t2i.training import train
 from dalle_edu.t2i.dalle import Dalle, DalleConfig
 from dalle_edu.t2i.dalle_training import make_sequences, train_dalle
+from dalle_edu.t2i.diffusion import Diffusion, DiffusionConfig
+from dalle_edu.t2i.diffusion_training import train_diffusion
 
 __all__ = [
     "AUX_SIZES", "COND_DIM", "HEADS", "SLICES", "UNSAID", "UNSAID_INDEX", "decode", "fill_unsaid",
@@ -36,4 +41,5 @@ __all__ = [
     "encode_ids", "encode_prompts", "pretrain_text_encoder", "LabelGAN", "CaptionGAN", "aux_loss",
     "build_gan", "build_generator", "build_discriminator", "make_dataset", "TextToImage", "WeightsError", "check_seed",
     "train", "Dalle", "DalleConfig", "make_sequences", "train_dalle",
+    "Diffusion", "DiffusionConfig", "train_diffusion",
 ]

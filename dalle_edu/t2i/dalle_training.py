@@ -43,10 +43,7 @@ def make_sequences(config: DalleConfig, tokenizer: VQVAE) -> np.ndarray:
 def build_transformer(config: DalleConfig, codebook_size: int) -> TokenTransformer:
     """The transformer, compiled with AdamW and a warm-up + cosine learning-rate schedule."""
     model = TokenTransformer(config.transformer_config(codebook_size))
-    warmup = min(config.warmup, config.steps // 10)
-    schedule = keras.optimizers.schedules.CosineDecay(
-        0.0 if warmup else config.lr, config.steps - warmup, alpha=config.min_lr,
-        warmup_target=config.lr if warmup else None, warmup_steps=warmup)
+    schedule = trainer.warmup_cosine(config.lr, config.steps, config.warmup, config.min_lr)
     # beta_2 0.98 and weight decay on every weight: the usual small-GPT settings
     model.compile(keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay, beta_2=0.98),
                   jit_compile=False)
