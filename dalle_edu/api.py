@@ -36,10 +36,10 @@ _SHIPPED = {
                   "dalle_edu.t2i:Diffusion", WEIGHTS_DIR / "diffusion_cpu"),
 }
 MODELS = {name: desc for name, (desc, _, _) in _SHIPPED.items()}
-# The better of the two by Chapter 9's measures (book/benchmarks.md): the label-free "gan"
-# reads held-out colour-shape pairs right less often (geometry check 0.93 vs 0.99) and has
-# no sampler for what a prompt leaves unsaid (within-prompt diversity 0.53 vs 1.0).
-DEFAULT_MODEL = "gan-labels"
+# The best label-free model by the pixel measures of Chapter 11's table of every family
+# (book/benchmarks.md): "diffusion" reads test prompts and held-out colour-shape pairs
+# right most often and is as varied as the renders in what a prompt leaves free.
+DEFAULT_MODEL = "diffusion"
 
 _models: dict = {}
 
@@ -57,6 +57,17 @@ def check_model_name(name: str) -> str:
         listing = "; ".join(f"{k!r}: {v}" for k, v in MODELS.items())
         raise ValueError(f"unknown model {name!r}; the shipped models are {listing}")
     return name
+
+
+def training_minutes(model: str) -> float | None:
+    """Minutes the shipped ``model`` trained, end to end, if its run recorded them (``training.json``)."""
+    import json
+
+    record = _SHIPPED[check_model_name(model)][2] / "training.json"
+    if not record.is_file():
+        return None
+    d = json.loads(record.read_text())
+    return (d["prepare_seconds"] + d["unet_seconds"]) / 60
 
 
 def load_model(model: str = DEFAULT_MODEL, weights=None):

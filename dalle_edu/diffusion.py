@@ -15,9 +15,10 @@ The network reads (x_t, t, caption) and predicts **v = sqrt(ab_t) eps - sqrt(1 -
     eps_hat = sqrt(1 - ab_t) x_t + sqrt(ab_t) v
 
 The ELBO reduces, step by step, to a weighted squared error on eps (Ho et al.'s
-"simple" loss drops the weights); v's squared error is eps's times 1 / (1 - ab_t), a
-weighting that stays finite where eps-prediction's x0 blows up (t near 0 noise-free,
-t near T all noise). Chapter 11 derives both and checks them in numpy.
+"simple" loss drops the weights). In v's terms, ``|v^ - v|^2 = |eps^ - eps|^2 / ab_t =
+|x0^ - x0|^2 / (1 - ab_t)``: x0's error weighted by 1 + SNR, finite at both ends, where
+eps-prediction's x0 = (x_t - sqrt(1 - ab) eps^) / sqrt(ab) blows up as ab_t -> 0.
+Chapter 11 derives both and checks them in numpy.
 
 **Sampling.** DDIM's update (Song et al. 2021) from step t to an earlier step s, with
 ``eta`` in [0, 1]::

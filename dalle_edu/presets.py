@@ -165,6 +165,15 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "RERANK_N": (16, 200, 500),  # prompts per split for the reranking curve
         "RERANK_K": ((1, 2), (1, 4, 16), (1, 4, 16)),  # candidates per prompt
     },
+    "11": {  # diffusion; the shipped model's own config is MODELS["diffusion"] below
+        # the chapter's own latent run (steps); the pixel and cross-attention runs get its minutes
+        "STEPS": (20, 1_500, 5_000),
+        "LOG_N": (16, 200, 300),  # prompts per split, geometry check of each run
+        "CURVE_N": (16, 300, 500),  # prompts per split, guidance and sampling-steps curves
+        "GUIDANCE": ((1.0, 3.0), (0.0, 1.0, 2.0, 3.0, 5.0, 8.0), (0.0, 1.0, 2.0, 3.0, 5.0, 8.0)),
+        "SAMPLE_STEPS": ((2, 4), (2, 5, 10, 25, 50), (2, 5, 10, 25, 50)),
+        "EVAL_N": (200, 1_000, 2_000),  # prompts per split, the table of every family
+    },
 }
 
 # model name -> preset -> config overrides on the model's defaults (its config class).
@@ -202,7 +211,7 @@ MODELS = {
                     tokenizer=dict(steps=4_000, n_train=40_000, batch_size=64)),
     },
     "diffusion": {  # dalle_edu.t2i.DiffusionConfig (Chapter 11); the defaults are the shipped
-        # cpu run: latent diffusion on the shipped tokenizer's 8x8x32 latents, 10,000 steps
+        # cpu run: latent diffusion on the shipped tokenizer's 8x8x32 latents, 8,000 steps
         "smoke": dict(n_train=512, steps=20, width=16, batch_size=16, warmup=0, sample_steps=4),
         "cpu": dict(),
         "gpu": dict(image_size=64, tokens_per_side=16, n_train=100_000, steps=20_000, width=128,

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Set everything up, then run the course's main job on the offline default: the
-# text-to-image model shipped in the package (trained by `dalle-edu train --preset cpu`)
+# text-to-image model shipped in the package ("diffusion", trained by `dalle-edu train
+# --model diffusion --preset cpu`)
 # draws a grid of prompts into course_output/prompt_grid.png.
-# More: `.venv/bin/dalle-edu train --preset cpu` trains your own (about 10 minutes on a
+# More: `.venv/bin/dalle-edu train --preset cpu` trains a GAN of your own (about 10 minutes on a
 # laptop); `.venv/bin/dalle-edu notebooks --out course_output` runs every chapter headless.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

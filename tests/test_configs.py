@@ -15,9 +15,9 @@ from dalle_edu import cli, configs
 from dalle_edu.clip import ClipConfig
 from dalle_edu.models.transformer import TransformerConfig
 from dalle_edu.models.vqvae import VQConfig
-from dalle_edu.t2i import DalleConfig, T2IConfig
+from dalle_edu.t2i import DalleConfig, DiffusionConfig, T2IConfig
 
-CONFIGS = [T2IConfig, ClipConfig, DalleConfig, VQConfig, TransformerConfig]
+CONFIGS = [T2IConfig, ClipConfig, DalleConfig, DiffusionConfig, VQConfig, TransformerConfig]
 
 
 def _bad_values(cls):
@@ -72,6 +72,7 @@ def test_the_shipped_recipes_are_valid_configs():
         for model in ("gan-labels", "gan"):
             T2IConfig.for_preset(preset, model=model)
         DalleConfig.for_preset(preset).vq_config()
+        DiffusionConfig.for_preset(preset).vq_config()
         ClipConfig.for_preset(preset)
 
 
@@ -90,6 +91,11 @@ def test_the_shipped_recipes_are_valid_configs():
     (["--model", "dalle", "--set", "partial=1.5"], "DalleConfig.partial must be a number in [0, 1], got 1.5"),
     (["--model", "dalle", "--set", "tokenizer={\"decay\": 1}"], "VQConfig.decay must be"),
     (["--model", "clip", "--set", "text=lstm"], "ClipConfig.text must be one of 'bow', 'attention'"),
+    (["--model", "diffusion", "--set", "p_uncond=1.5"], "DiffusionConfig.p_uncond must be a number in [0, 1], got 1.5"),
+    (["--model", "diffusion", "--set", "schedule=quadratic"], "DiffusionConfig.schedule must be one of 'cosine', 'linear'"),
+    (["--model", "diffusion", "--set", "guidance=-1"], "DiffusionConfig.guidance must be a number >= 0, got -1"),
+    (["--model", "diffusion", "--set", "sample_steps=0"], "DiffusionConfig.sample_steps must be an integer > 0, got 0"),
+    (["--model", "diffusion", "--steps", "0"], "DiffusionConfig.steps must be an integer > 0, got 0"),
 ])
 def test_bad_values_on_the_command_line_are_one_line_errors_before_training(argv, says, capsys,
                                                                               tmp_path):

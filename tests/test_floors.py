@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 FLOORS = {
     "presets": 1, "device": 1, "images": 1, "losses": 1, "configs": 1,
     "data": 2, "text": 2, "metrics": 2, "geometry": 2,
-    "pipeline": 3, "models": 3,
+    "pipeline": 3, "models": 3, "diffusion": 3,
     "gan": 4, "replicas": 4, "checks": 4, "trainer": 4, "checkpoint": 4, "callbacks": 4,
     "clip": 4, "image_tokenizer": 4,
     "t2i": 5,

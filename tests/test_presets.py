@@ -132,9 +132,10 @@ def test_every_model_recipe_is_a_valid_config_of_its_class():
     config no longer has."""
     from dalle_edu import configs
     from dalle_edu.clip import ClipConfig
-    from dalle_edu.t2i import DalleConfig, T2IConfig
+    from dalle_edu.t2i import DalleConfig, DiffusionConfig, T2IConfig
 
-    classes = {"gan-labels": T2IConfig, "gan": T2IConfig, "dalle": DalleConfig, "clip": ClipConfig}
+    classes = {"gan-labels": T2IConfig, "gan": T2IConfig, "dalle": DalleConfig,
+               "diffusion": DiffusionConfig, "clip": ClipConfig}
     assert set(presets.MODELS) == set(classes)
     for model, cls in classes.items():
         assert issubclass(cls, configs.Config)
