@@ -34,7 +34,7 @@ import numpy as np
 import keras
 
 __all__ = ["training_state", "save_checkpoint", "latest_checkpoint", "resume", "WeightsError",
-           "load_weights_strict", "save_weights_only"]
+           "load_weights_strict", "save_weights_only", "load_config"]
 
 _CKPT = re.compile(r"^ckpt-(\d+)\.npz$")
 
@@ -172,3 +172,12 @@ def save_weights_only(model, path, fresh):
         copy.set_weights(model.get_weights())
         model = copy
     model.save_weights(path)
+
+
+def load_config(cls, path, what: str = "config"):
+    """A saved config (``cls.from_dict`` of the JSON at ``path``); a bad one is a one-line ``WeightsError``."""
+    try:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+    except (ValueError, TypeError) as err:
+        msg = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise WeightsError(f"corrupt {what} in {path}: {msg}") from None

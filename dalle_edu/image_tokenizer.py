@@ -27,13 +27,13 @@ import numpy as np
 import keras
 from keras import ops
 
-from dalle_edu.checkpoint import WeightsError, load_weights_strict, save_weights_only
+from dalle_edu.checkpoint import WeightsError, load_config, load_weights_strict, save_weights_only
 from dalle_edu.data import shapes
 from dalle_edu.images import check_images, to_float, to_uint8
 from dalle_edu.models.vqvae import (VQConfig, VectorQuantizer, codes_used, perplexity, vq_decoder,
                                     vq_encoder)
 
-__all__ = ["VQConfig", "VQVAE", "train_tokenizer", "FILES"]
+__all__ = ["VQConfig", "VQVAE", "train_tokenizer", "check_fits", "FILES"]
 
 FILES = ("vqvae_config.json", "vqvae.weights.h5")
 
@@ -148,14 +148,21 @@ class VQVAE(keras.Model):
         if missing:
             raise WeightsError(f"no image tokenizer in {folder}: missing {', '.join(missing)} "
                                "(train one with dalle_edu.image_tokenizer.train_tokenizer)")
-        try:
-            config = VQConfig.from_dict(json.loads((folder / FILES[0]).read_text()))
-        except (ValueError, TypeError) as err:
-            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise WeightsError(f"corrupt tokenizer config in {folder / FILES[0]}: {msg}") from None
+        config = load_config(VQConfig, folder / FILES[0], "tokenizer config")
         model = cls(config)
         load_weights_strict(model, folder / FILES[1])
         return model
+
+
+def check_fits(tokenizer: VQVAE, image_size: int, tokens_per_side: int, grid: str = "codes") -> VQVAE:
+    """The tokenizer must map ``image_size`` images onto a ``tokens_per_side`` grid; else a one-line ``ValueError``."""
+    t = tokenizer.config
+    if (t.image_size, t.tokens_per_side) != (image_size, tokens_per_side):
+        n = t.tokens_per_side
+        raise ValueError(f"the tokenizer turns {t.image_size}x{t.image_size} images into "
+                         f"{grid.format(f'{n}x{n}')}; the config asks for "
+                         f"{image_size}x{image_size} -> {tokens_per_side}x{tokens_per_side}")
+    return tokenizer
 
 
 # --- training ---------------------------------------------------------------------------

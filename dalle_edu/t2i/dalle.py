@@ -31,11 +31,11 @@ import tensorflow as tf
 
 from dalle_edu import configs, text
 from dalle_edu.configs import field
-from dalle_edu.checkpoint import WeightsError, load_weights_strict, save_weights_only
+from dalle_edu.checkpoint import WeightsError, load_config, load_weights_strict, save_weights_only
 from dalle_edu.models.transformer import TokenTransformer, TransformerConfig
 from dalle_edu.models.vqvae import VQConfig
 from dalle_edu.t2i.model import check_count, check_seed
-from dalle_edu.image_tokenizer import VQVAE
+from dalle_edu.image_tokenizer import VQVAE, check_fits
 
 FILES = ("dalle_config.json", "transformer.weights.h5", "tokenizer")
 
@@ -98,13 +98,7 @@ def check_sampling(temperature, top_k):
 
 def check_tokenizer(config: DalleConfig, tokenizer: VQVAE) -> VQVAE:
     """The tokenizer must draw the config's image size from its grid of codes; else a one-line ``ValueError``."""
-    t = tokenizer.config
-    if (t.image_size, t.tokens_per_side) != (config.image_size, config.tokens_per_side):
-        raise ValueError(f"the tokenizer turns {t.image_size}x{t.image_size} images into "
-                         f"{t.tokens_per_side}x{t.tokens_per_side} codes; the config asks for "
-                         f"{config.image_size}x{config.image_size} -> "
-                         f"{config.tokens_per_side}x{config.tokens_per_side}")
-    return tokenizer
+    return check_fits(tokenizer, config.image_size, config.tokens_per_side, "{} codes")
 
 
 class Dalle:
@@ -178,11 +172,7 @@ class Dalle:
         if missing:
             raise WeightsError(f"no trained token model in {folder}: missing {', '.join(missing)} "
                                "(train one with `dalle-edu train --model dalle`)")
-        try:
-            config = DalleConfig.from_dict(json.loads((folder / FILES[0]).read_text()))
-        except (ValueError, TypeError) as err:
-            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise WeightsError(f"corrupt config in {folder / FILES[0]}: {msg}") from None
+        config = load_config(DalleConfig, folder / FILES[0], "config")
         tokenizer = VQVAE.load(folder / FILES[2])
         try:
             check_tokenizer(config, tokenizer)

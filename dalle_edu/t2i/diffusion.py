@@ -25,10 +25,10 @@ import tensorflow as tf
 from keras import ops
 
 from dalle_edu import configs, diffusion, text
-from dalle_edu.checkpoint import WeightsError, load_weights_strict, save_weights_only
+from dalle_edu.checkpoint import WeightsError, load_config, load_weights_strict, save_weights_only
 from dalle_edu.clip import FILES as CLIP_FILES, MiniCLIP
 from dalle_edu.configs import field
-from dalle_edu.image_tokenizer import VQVAE
+from dalle_edu.image_tokenizer import VQVAE, check_fits
 from dalle_edu.images import to_uint8
 from dalle_edu.models.unet import TEXT_KINDS, build_unet
 from dalle_edu.models.vqvae import VQConfig
@@ -104,13 +104,7 @@ def build_denoiser(config: DiffusionConfig, text_dim: int, word_dim: int, code_d
 
 def check_tokenizer(config: DiffusionConfig, tokenizer: VQVAE) -> VQVAE:
     """The tokenizer must map the config's images onto its latent grid; else a one-line ``ValueError``."""
-    t = tokenizer.config
-    if (t.image_size, t.tokens_per_side) != (config.image_size, config.tokens_per_side):
-        raise ValueError(f"the tokenizer turns {t.image_size}x{t.image_size} images into a "
-                         f"{t.tokens_per_side}x{t.tokens_per_side} latent grid; the config asks "
-                         f"for {config.image_size}x{config.image_size} -> "
-                         f"{config.tokens_per_side}x{config.tokens_per_side}")
-    return tokenizer
+    return check_fits(tokenizer, config.image_size, config.tokens_per_side, "a {} latent grid")
 
 
 class TextTower:
@@ -253,11 +247,7 @@ class Diffusion:
         if not (folder / FILES[0]).is_file():
             raise WeightsError(f"no trained diffusion model in {folder}: missing {FILES[0]} "
                                "(train one with `dalle-edu train --model diffusion`)")
-        try:
-            config = DiffusionConfig.from_dict(json.loads((folder / FILES[0]).read_text()))
-        except (ValueError, TypeError) as err:
-            msg = str(err).splitlines()[0] if str(err) else type(err).__name__
-            raise WeightsError(f"corrupt config in {folder / FILES[0]}: {msg}") from None
+        config = load_config(DiffusionConfig, folder / FILES[0], "config")
         need = FILES[1:3] + (FILES[3:] if config.space == "latent" else ())
         missing = [n for n in need if not (folder / n).exists()]
         if missing:
