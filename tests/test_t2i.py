@@ -192,7 +192,7 @@ def test_cli_generate_and_its_errors(tiny_model, tmp_path, capsys):
     out, _ = tiny_model
     png = tmp_path / "grid.png"
     assert cli.main(["generate", "a big red circle at the top left", "a blue circle", "-n", "3",
-                     "-o", str(png), "--weights", str(out)]) == 0
+                     "-o", str(png), "--model", "gan-labels", "--weights", str(out)]) == 0
     from PIL import Image
 
     # 3 per row, 2 rows, 1-px gaps, each pixel drawn 8x8 (256 // 32) so the grid is easy to see,
@@ -207,7 +207,7 @@ def test_cli_generate_and_its_errors(tiny_model, tmp_path, capsys):
         (["generate", "a circle", "--weights", str(tmp_path / "none")], "no trained model"),
         (["generate", "a red circle", "-o", str(tmp_path / "x.txt"), "--weights", str(out)], ".png"),
     ]:
-        assert cli.main(argv) == 2
+        assert cli.main([*argv, "--model", "gan-labels"]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("dalle-edu: error:") and message in err and "\n" not in err
 

@@ -99,7 +99,7 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, match):
 def shipped():
     from dalle_edu import api
 
-    return api.load_model()
+    return api.load_model("gan-labels")  # the GAN: truncation and interpolation are its knobs
 
 
 def test_prompt_box_draws_live_and_static(shipped):
