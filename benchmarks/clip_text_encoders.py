@@ -3,7 +3,7 @@
 Trains one mini-CLIP per text tower with the cpu preset's config and measures, on
 renders of test prompts and of held-out colour-shape pairs (1,000 each):
 R-precision (the true caption among 99 of other meanings) and zero-shot reading of
-each attribute with prompt ensembles. Writes benchmarks/results/clip_text_encoders.json.
+each attribute with prompt ensembles. Writes dalle_edu/weights/clip/text_encoders.json (shipped: Chapter 8 reads it).
 
     .venv/bin/python benchmarks/clip_text_encoders.py            # ~4 min on 2 cores
 """
@@ -18,7 +18,7 @@ from dalle_edu import metrics, text
 from dalle_edu.clip import ClipConfig, train_clip
 from dalle_edu.data import shapes
 
-OUT = Path(__file__).parent / "results" / "clip_text_encoders.json"
+OUT = Path(__file__).resolve().parents[1] / "dalle_edu" / "weights" / "clip" / "text_encoders.json"
 
 
 def judge(clip, n=1_000, seed=5) -> dict:

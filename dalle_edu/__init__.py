@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "presets": "dalle_edu.presets",
     "losses": "dalle_edu.losses",
+    "exercises": "dalle_edu.exercises",
     "images": "dalle_edu.images",
     "text": "dalle_edu.text",
     "data": "dalle_edu.data",

@@ -70,6 +70,23 @@ def training_minutes(model: str) -> float | None:
     return (d["prepare_seconds"] + d["unet_seconds"]) / 60
 
 
+def shipped_record(model: str, name: str) -> dict:
+    """A measurement shipped with ``model`` ("clip" or a name from ``MODELS``), as a dict.
+
+    Records are package data beside the weights, so a chapter reads them on Colab too:
+    ``shipped_record("gan", "trajectory")`` is the shipped GAN's geometry check every 500
+    training steps; ``shipped_record("clip", "text_encoders")`` compares its text towers.
+    """
+    import json
+
+    folder = DEFAULT_CLIP if model == "clip" else _SHIPPED[check_model_name(model)][2]
+    path = folder / f"{name}.json"
+    if not path.is_file():
+        have = sorted(p.stem for p in folder.glob("*.json") if not p.stem.endswith("config"))
+        raise ValueError(f"no record {name!r} ships with {model!r}; it has: {', '.join(have)}")
+    return json.loads(path.read_text())
+
+
 def load_model(model: str = DEFAULT_MODEL, weights=None):
     """The trained model ``model`` (a name from ``MODELS``), from ``weights`` or the shipped folder; cached."""
     name = check_model_name(model)

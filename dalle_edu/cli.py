@@ -66,6 +66,7 @@ def _run_notebooks(args) -> int:
             failures += 1
             status = "FAILED: " + str(err).strip().splitlines()[-1][:200]
         strip_native_logs(nb)
+        lab_form(nb)
         n = _save_pictures(nb, out / path.stem)
         nbformat.write(nb, out / path.stem / path.name)
         if args.inplace and status == "ok":
@@ -81,6 +82,29 @@ _NATIVE_LOG = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)|[IWE]\d{4} [\d:. ]+\d+ \w+\.cc:\d+\]"
     r"|To enable the following instructions:)"
 )
+
+
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+
+
+def lab_form(nb) -> None:
+    """Store ``nb`` as JupyterLab saves it, so opening a chapter and saving changes nothing.
+
+    Lab writes the kernelspec's own display name, and the notebook travels through the
+    browser's JSON, where a float like 1.0 comes back as 1 (widget state holds many).
+    """
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+
+    def js(x):
+        if isinstance(x, float) and x.is_integer():
+            return int(x)
+        if isinstance(x, dict):
+            for k, v in x.items():
+                x[k] = js(v)
+        elif isinstance(x, list):
+            x[:] = [js(v) for v in x]
+        return x
+    js(nb)
 
 
 def strip_native_logs(nb) -> None:

@@ -119,20 +119,23 @@ def wasserstein_g_loss(fake_logits):
     return -ops.mean(_float(fake_logits))
 
 
-def gradient_penalty(critic, real, fake, seed=None):
+def gradient_penalty(critic, real, fake, seed=None, eps=None):
     """WGAN-GP term E[(||grad_x C(x_hat)||_2 - 1)^2], x_hat on lines between real and fake.
 
     ``critic`` is called as ``critic(x_hat)``; for a conditional critic pass a closure,
     ``lambda x: D([x, y])``. ``seed`` (an int or ``keras.random.SeedGenerator``) draws the
-    mixing weights. Uses ``tf.GradientTape``, so it needs the TensorFlow backend.
+    mixing weights; ``eps`` (B, 1, ..., 1) gives them instead (Chapter 2's exercise).
+    Uses ``tf.GradientTape``, so it needs the TensorFlow backend.
     """
     import tensorflow as tf
 
     _check_same_shape(real, fake, "real", "fake")
     real, fake = tf.cast(real, tf.float32), tf.cast(fake, tf.float32)
-    batch = tf.shape(real)[0]
-    eps_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], tf.int32)], axis=0)
-    eps = keras.random.uniform(eps_shape, seed=seed)
+    if eps is None:
+        batch = tf.shape(real)[0]
+        eps_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], tf.int32)], axis=0)
+        eps = keras.random.uniform(eps_shape, seed=seed)
+    eps = tf.cast(eps, tf.float32)
     x_hat = eps * real + (1.0 - eps) * fake
     norms = tf.sqrt(_squared_input_gradients(critic, x_hat, "the gradient penalty") + 1e-12)
     return tf.reduce_mean((norms - 1.0) ** 2)

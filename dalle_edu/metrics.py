@@ -17,10 +17,13 @@ network (Inception, a probe, CLIP) is the caller's choice. Numpy only.
 * ``r_precision`` — text-image retrieval with 99 distractor captions (Xu et al. 2018,
   AttnGAN). ``cosine_scores`` / ``clip_score_from_embeddings`` — the CLIP score,
   ``100 * max(cos, 0)`` (Hessel et al. 2021, "CLIPScore").
+* ``wilson_interval`` / ``share_text`` / ``tie`` — a share of prompts read right with its
+  n and 95 % interval, and whether two shares differ beyond the noise.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -242,3 +245,34 @@ def r_precision(image_emb, text_emb, n_distractors: int = 99, seed: int = 0,
         wrong = np.einsum("nd,nkd->nk", img[s:s + step], txt[others[s:s + step]])  # (n, K)
         hits += int((true[s:s + step, None] > wrong).all(1).sum())
     return hits / n
+
+
+# ----------------------------------------------------------------------- shares with n
+def wilson_interval(share: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of a share of ``n`` trials read right (Wilson 1927).
+
+    Unlike share ± 1.96·sqrt(share(1 − share)/n) it stays inside [0, 1] and is not
+    zero-width at 0 or 1: 1,000 of 1,000 right still means "at least 0.996".
+    """
+    n = int(n)
+    if n <= 0 or not 0.0 <= share <= 1.0:
+        raise ValueError(f"need 0 <= share <= 1 and n > 0, got share={share}, n={n}")
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(share * (1 - share) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def share_text(share: float, n: int, with_n: bool = True) -> str:
+    """``0.955 [0.940, 0.966] n=1,000``: a share with its 95 % interval (and its n)."""
+    lo, hi = wilson_interval(share, n)
+    return f"{share:.3f} [{lo:.3f}, {hi:.3f}]" + (f" n={n:,}" if with_n else "")
+
+
+def tie(a: tuple[float, int], b: tuple[float, int], z: float = 1.96) -> bool:
+    """Whether shares a = (share, n) and b differ by less than the noise.
+
+    True when the 95 % interval of the difference of two independent shares,
+    (s_a - s_b) ± z·sqrt(s_a(1 - s_a)/n_a + s_b(1 - s_b)/n_b), holds 0.
+    """
+    (sa, na), (sb, nb) = a, b
+    return abs(sa - sb) <= z * math.sqrt(sa * (1 - sa) / na + sb * (1 - sb) / nb)

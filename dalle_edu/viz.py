@@ -14,7 +14,7 @@ import numpy as np
 # to_uint8 is re-exported too: notebooks 3, 4 and 6 call viz.to_uint8 and viz.tile
 from dalle_edu.images import _as_nhwc, tile, to_uint8  # noqa: F401
 
-__all__ = ["image_grid", "plot_history"]
+__all__ = ["image_grid", "plot_history", "show_rows", "table"]
 
 
 def image_grid(images, nrow=None, titles=None, ax=None, figsize=None):
@@ -70,3 +70,79 @@ def plot_history(history, keys=None, ax=None):
     ax.set_xlabel("epoch")
     ax.legend()
     return ax.figure
+
+
+def show_rows(panels, prompts=None, n=6, seed=0, judge=None, labels=None, scale=0.5,
+              title=None):
+    """One panel per entry of ``panels``, one row of ``n`` samples per prompt — Chapters 6, 7, 10.
+
+    ``panels``: name -> a model (``generate(prompts, seed=, n_per_prompt=)``), a function
+    ``draw(prompts, seed, n)``, or an array of ``rows * n`` images, row by row. Each row
+    is labelled with its prompt and ``[k/n]``: how many samples ``judge(row, wanted)`` (a
+    share; by default the geometry check, ``geometry.fidelity``) reads as what the prompt
+    names. ``judge=False`` counts nothing; ``labels`` replace the prompts as row labels.
+    Returns the figure, shown and closed.
+    """
+    import matplotlib.pyplot as plt
+
+    from dalle_edu import geometry, text
+
+    names = labels if labels is not None else prompts
+    if not panels or not names:
+        raise ValueError("show_rows needs at least one panel and one prompt or label per row")
+    if judge is None:
+        judge = lambda row, wanted: geometry.fidelity(row, wanted)["fidelity"]  # noqa: E731
+    wanted = [text.parse(p) for p in prompts] if judge is not False else None
+    fig, axes = plt.subplots(1, len(panels), dpi=80, squeeze=False, layout="constrained",
+                             figsize=((n * scale + 0.4) * len(panels) + 2.8,
+                                      scale * 1.1 * len(names) + 0.8))
+    for j, (ax, (name, source)) in enumerate(zip(axes[0], panels.items())):
+        if hasattr(source, "generate"):
+            drawn = source.generate(prompts, seed=seed, n_per_prompt=n)
+        elif callable(source):
+            drawn = source(prompts, seed, n)
+        else:
+            drawn = source
+        drawn = np.asarray(drawn)
+        if len(drawn) != n * len(names):
+            raise ValueError(f"panel {name!r}: expected {n * len(names)} images "
+                             f"({len(names)} rows x {n}), got {len(drawn)}")
+        rows = np.split(drawn, len(names))
+        marks = ([f"[{round(judge(r, [w] * n) * n)}/{n}]" for r, w in zip(rows, wanted)]
+                 if wanted is not None else [""] * len(rows))
+        ticks = ([f"{p}  {m}".rstrip() for p, m in zip(names, marks)] if j == 0 else marks)
+        ax.imshow(tile(drawn, nrow=n, pad_value=110))
+        step = drawn.shape[1] + 1  # a row starts every S + pad pixels
+        ax.set_yticks([step * (i + 0.5) for i in range(len(names))], ticks, fontsize=8)
+        ax.set_xticks([])
+        if name:
+            ax.set_title(name, fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=9)
+    _display(fig)
+    return fig
+
+
+def table(rows, index=None):
+    """A list of dicts (one per row) -> a pandas DataFrame, floats shown with 3 decimals.
+
+    Jupyter, Colab and the book render it as an HTML table that fits the page.
+    """
+    import pandas as pd
+
+    frame = pd.DataFrame(list(rows))
+    if index is not None:
+        frame = frame.set_index(index)
+    return frame.style.format(precision=3, thousands=",", na_rep="–")
+
+
+def _display(fig):
+    """Show a figure once, as a stored image output, and close it."""
+    import matplotlib.pyplot as plt
+    from IPython import get_ipython
+
+    if get_ipython() is not None:
+        from IPython.display import display
+
+        display(fig)
+    plt.close(fig)

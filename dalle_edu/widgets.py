@@ -23,7 +23,7 @@ from collections import namedtuple
 import ipywidgets
 import matplotlib.pyplot as plt
 
-__all__ = ["SliderFigure", "slider_with_static", "PromptBox", "prompt_box", "interpolation_slider",
+__all__ = ["SliderFigure", "slider_with_static", "show_live", "PromptBox", "prompt_box", "interpolation_slider",
            "truncation_slider"]
 
 SliderFigure = namedtuple("SliderFigure", ["widget", "figure"])
@@ -84,11 +84,27 @@ def slider_with_static(plot_fn, name, min, max, step, value, static_values, *,
         fig.suptitle(title)
 
     if display:
-        from IPython.display import display as ipy_display
-
-        ipy_display(widget)  # live notebooks: the slider
+        show_live(widget)  # live notebooks: the slider
         _show(fig)  # everyone, including the book: the static figure
     return SliderFigure(widget, fig)
+
+
+LIVE_ONLY = ("A live widget: run this cell in Jupyter or Colab to use it "
+             "(the pictures below were stored from a run).")
+
+
+def show_live(widget):
+    """Display ``widget``; where no kernel draws it, its stored text says to run the cell.
+
+    ipywidgets' own plain-text fallback is the widget's repr,
+    ``interactive(children=(FloatSlider(...`` — what JupyterLab shows for a stored widget
+    until the cell runs.
+    """
+    from IPython.display import display as ipy_display
+
+    bundle = widget._repr_mimebundle_()
+    bundle["text/plain"] = LIVE_ONLY
+    ipy_display(bundle, raw=True)
 
 
 def _show(fig):
@@ -161,9 +177,7 @@ def prompt_box(model, static_prompts, n=8, seed=0, value=None, dpi=80, display=T
                            layout="constrained")
     _draw_rows(ax, images, n, labels=static_prompts)
     if display:
-        from IPython.display import display as ipy_display
-
-        ipy_display(widget)
+        show_live(widget)
         draw()
         _show(fig)
     return PromptBox(widget, fig)

@@ -60,3 +60,36 @@ def test_label_rows_adds_a_text_column_with_one_label_per_row():
     np.testing.assert_array_equal(out[:, -30:], grid)  # the pictures are untouched
     ink = (out[:, : -30] < 128).any(axis=(1, 2))  # dark text on white, in each row's band
     assert ink[:20].any() and ink[21:].any()
+
+
+def test_show_rows_labels_each_row_with_what_the_judge_reads():
+    import matplotlib
+    matplotlib.use("Agg")
+    from dalle_edu import viz
+    from dalle_edu.data import shapes
+
+    prompts = ["a big red circle at the top left", "a small blue square"]
+    renders = shapes.sample(6, "test", seed=0)[0]
+    fig = viz.show_rows({"renders": renders, "black": np.zeros_like(renders)}, prompts, n=3,
+                        judge=lambda row, wanted: 1.0 if row.max() > 0 else 0.0)
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == [f"{prompts[0]}  [3/3]", f"{prompts[1]}  [3/3]"]
+    assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["[0/3]", "[0/3]"]
+    with pytest.raises(ValueError, match="expected 6 images"):
+        viz.show_rows({"short": renders[:4]}, prompts, n=3)
+
+
+def test_table_is_a_dataframe_with_three_decimals():
+    from dalle_edu import viz
+    styled = viz.table([{"model": "gan", "test": 0.97612, "n": 1000}], index="model")
+    assert list(styled.data.columns) == ["test", "n"]
+    assert "0.976" in styled.to_html() and "1,000" in styled.to_html()
+
+
+def test_show_rows_can_label_rows_without_judging_them():
+    from dalle_edu import viz
+    from dalle_edu.data import shapes
+
+    renders = shapes.sample(4, "test", seed=0)[0]
+    fig = viz.show_rows({"": renders}, n=2, labels=["noise 0", "noise 1"], judge=False)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["noise 0", "noise 1"]

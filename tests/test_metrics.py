@@ -133,3 +133,17 @@ def test_clip_score_is_100_times_the_positive_cosine():
 def test_bad_inputs_raise_one_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_wilson_interval_matches_its_closed_form_and_stays_in_0_1():
+    from dalle_edu.metrics import share_text, tie, wilson_interval
+    lo, hi = wilson_interval(0.5, 100)
+    assert lo == pytest.approx(0.4038, abs=1e-4) and hi == pytest.approx(0.5962, abs=1e-4)
+    lo, hi = wilson_interval(1.0, 1000)
+    assert hi == 1.0 and lo == pytest.approx(0.99617, abs=1e-4)
+    assert wilson_interval(0.0, 10)[0] == 0.0 and wilson_interval(0.0, 10)[1] > 0.2
+    assert share_text(0.955, 1000) == "0.955 [0.940, 0.966] n=1,000"
+    assert tie((0.936, 500), (0.904, 500)) and tie((0.960, 200), (0.990, 200))
+    assert not tie((0.5, 1000), (0.6, 1000)) and tie((1.0, 1000), (1.0, 1000))
+    with pytest.raises(ValueError, match="n > 0"):
+        wilson_interval(0.5, 0)

@@ -168,3 +168,149 @@ def test_code_lines_fit_in_88_columns(path):
             for n, line in enumerate(_src(cell).splitlines(), 1) if len(line) > 88]
     assert not long, (f"{path.name}: code lines over 88 characters (wrap them, e.g. with "
                       "black --line-length 88): " + "; ".join(long))
+
+
+def _lab_saves(raw: str) -> str:
+    """What JupyterLab writes for a chapter it opened and saved with no cell run.
+
+    The notebook goes through the browser (JavaScript numbers: 1.0 comes back as 1), the
+    running kernel's kernelspec and language_info replace the stored ones, and the server
+    writes it with nbformat. The Python version in language_info is the reader's own, so it
+    is kept as stored.
+    """
+    import nbformat
+    from ipykernel.ipkernel import IPythonKernel
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    def js(x):
+        if isinstance(x, float) and x.is_integer():
+            return int(x)
+        if isinstance(x, dict):
+            return {k: js(v) for k, v in x.items()}
+        return [js(v) for v in x] if isinstance(x, list) else x
+
+    nb = js(json.loads(raw))
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    nb["metadata"]["kernelspec"] = {"display_name": spec.display_name, "language": spec.language,
+                                    "name": "python3"}
+    info = dict(IPythonKernel.language_info)
+    info["version"] = nb["metadata"].get("language_info", {}).get("version", info["version"])
+    nb["metadata"]["language_info"] = info
+    text = nbformat.writes(nbformat.from_dict(nb), version=nbformat.NO_CONVERT)
+    return text if text.endswith("\n") else text + "\n"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_opening_and_saving_in_jupyterlab_changes_nothing(path):
+    raw = path.read_text(encoding="utf-8")
+    saved = _lab_saves(raw)
+    if saved != raw:
+        import difflib
+        diff = list(difflib.unified_diff(raw.splitlines(), saved.splitlines(), lineterm="", n=0))
+        pytest.fail(f"{path.name}: JupyterLab would rewrite {len(diff)} diff lines on save, e.g. "
+                    + " | ".join(diff[2:6]) + "; store it with dalle_edu.cli.lab_form "
+                    "(`dalle-edu notebooks --inplace` does)")
+
+
+def test_the_lab_save_check_can_fail():
+    raw = (ROOT / "notebooks" / "01_gan_objective.ipynb").read_text(encoding="utf-8")
+    nb = json.loads(raw)
+    nb["metadata"]["kernelspec"]["display_name"] = "Python 3"
+    assert _lab_saves(json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n") != (
+        json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+# Paths a cell may not read: pip installs the package, not the repository around it.
+OUTSIDE_PACKAGE = re.compile(r"""["'](\.\./|benchmarks/|book/|tests/|scripts/|dalle_edu/)""")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_no_cell_reads_a_file_pip_install_does_not_bring(path):
+    """Colab has the installed package only: what a chapter reads ships as package data
+    (``api.shipped_record``) or is computed."""
+    hits = [f"cell {i}: {m.group(0)}" for i, c in enumerate(_cells(path)) if c["cell_type"] == "code"
+            for m in OUTSIDE_PACKAGE.finditer(_src(c))]
+    assert not hits, f"{path.name} reads files outside the installed package: {hits}"
+
+
+# --- a number in prose is a number in an output --------------------------------------
+# Decimals (0.936, 7.6) and thousands with commas (1,000) in a chapter's prose must be
+# printed by one of its outputs (rounded to the prose's digits, or as a share for a
+# per cent), or be set in its code. Solutions (<details>), maths and `code` are skipped.
+# Cited papers' figures, which no output can print, are listed here with their source.
+CITED = {
+    "03": {"60,000": "MNIST's training set", "1,797": "scikit-learn's digits"},
+    "04": {"1,797": "scikit-learn's digits", "2,048": "Inception's feature width"},
+    "06": {},
+    "08": {"1,024": "CLIP's ...", "400": "CLIP's pairs (millions)"},
+    "09": {"2,048": "Inception-v3's pool features (Heusel et al. 2017)",
+           "10,000": "the FID sample size of Heusel et al.",
+           "50,000": "the FID sample size of Brock et al. / Karras et al."},
+    "10": {"1,024": "DALL·E's image tokens (32 x 32)", "8,192": "DALL·E's codebook",
+           "16,384": "DALL·E's BPE vocabulary", "1,280": "DALL·E's sequence length",
+           "6.6": "DALL·E's KL weight (Ramesh et al. 2021)"},
+    "11": {"3,072": "the pixels of a 32 x 32 x 3 image", "7.5": "Stable Diffusion's "
+           "default guidance scale"},
+}
+_PROSE_NUMBER = re.compile(r"(?<![\w.$\\^_{/-])(\d+\.\d+|\d{1,3}(?:,\d{3})+)(?![\w.]*\d)")
+_ANY_NUMBER = re.compile(r"-?\d[\d,_]*\.?\d*(?:e-?\d+)?")
+
+
+def _prose(cell) -> str:
+    s = re.sub(r"<details>.*?</details>", " ", _src(cell), flags=re.S)
+    s = re.sub(r"\$\$.*?\$\$", " ", s, flags=re.S)
+    s = re.sub(r"\$[^$\n]*\$", " ", s)
+    s = re.sub(r"~~~.*?~~~|```.*?```", " ", s, flags=re.S)
+    s = re.sub(r"`[^`\n]*`", " ", s)
+    return re.sub(r"\]\([^)]*\)", "]", s)  # link targets
+
+
+def _output_numbers(cells) -> tuple[str, list[float]]:
+    texts = []
+    for c in cells:
+        if c["cell_type"] == "code":
+            texts.append(_src(c))
+            for o in c.get("outputs", []):
+                texts.append("".join(o.get("text", "")))
+                for kind, v in o.get("data", {}).items():
+                    if kind.startswith("text/"):
+                        texts.append("".join(v))
+    text = "\n".join(texts)
+    values = []
+    for m in _ANY_NUMBER.findall(text):
+        try:
+            values.append(float(m.replace(",", "").replace("_", "")))
+        except ValueError:
+            pass
+    return text, values
+
+
+def _printed(number: str, text: str, values: list[float]) -> bool:
+    if number in text:
+        return True
+    v = float(number.replace(",", ""))
+    digits = len(number.split(".")[1]) if "." in number else 0
+    tol = 0.5 * 10 ** -digits + 1e-12
+    return any(abs(x - v) <= tol or abs(100 * x - v) <= tol or abs(x / 60 - v) <= tol
+               for x in values)
+
+
+def unprinted_numbers(path) -> list[str]:
+    cells = _cells(path)
+    text, values = _output_numbers(cells)
+    cited = CITED.get(path.name[:2], {})
+    missing = []
+    for i, c in enumerate(cells):
+        if c["cell_type"] != "markdown":
+            continue
+        for number in _PROSE_NUMBER.findall(_prose(c)):
+            if number not in cited and not _printed(number, text, values):
+                missing.append(f"cell {i}: {number}")
+    return missing
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_a_number_in_prose_is_a_number_in_an_output(path):
+    missing = unprinted_numbers(path)
+    assert not missing, (f"{path.name}: prose quotes numbers no output prints (re-run the "
+                         f"chapter, fix the prose, or cite the paper in CITED): {missing}")

@@ -135,3 +135,14 @@ def test_interpolation_slider_ends_at_the_two_prompts(shipped):
                             sample_unsaid=False)
     np.testing.assert_array_equal(first[:32, :32], ends[0])
     plt.close(fig)
+
+
+def test_a_stored_widget_says_to_run_the_cell(monkeypatch):
+    """What JupyterLab and GitHub show for a stored widget before the cell runs."""
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, raw=False: shown.append((obj, raw)))
+    w = ipywidgets.IntSlider()
+    widgets.show_live(w)
+    (bundle, raw), = shown
+    assert raw and bundle["text/plain"] == widgets.LIVE_ONLY and "run this cell" in bundle["text/plain"]
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id

@@ -35,7 +35,7 @@ from keras import layers, ops
 from dalle_edu import configs, text
 from dalle_edu.configs import field
 
-__all__ = ["TransformerConfig", "CausalSelfAttention", "TransformerBlock", "TokenTransformer", "sequence_loss"]
+__all__ = ["TransformerConfig", "causal_attention", "CausalSelfAttention", "TransformerBlock", "TokenTransformer", "sequence_loss"]
 
 
 @dataclasses.dataclass
@@ -68,6 +68,20 @@ class TransformerConfig(configs.Config):
         return self.text_len + self.image_len
 
 
+def causal_attention(q, k, v, dropout=None):
+    """softmax(q k^T / sqrt(d), causal) v for queries (..., T, d), keys/values (..., P + T, d).
+
+    The T queries are the *last* T of the P + T positions (P > 0 when keys come from a KV
+    cache): query i sits at P + i and sees keys j <= P + i. Chapter 10 writes one head.
+    """
+    t, pt = ops.shape(q)[-2], ops.shape(k)[-2]
+    p = pt - t  # P, how many positions precede the new ones
+    scores = ops.matmul(q, ops.swapaxes(k, -1, -2)) / math.sqrt(q.shape[-1])  # (..., T, P+T)
+    visible = ops.arange(pt)[None, :] <= (p + ops.arange(t))[:, None]  # (T, P+T)
+    weights = ops.softmax(ops.where(visible, scores, -1e9), axis=-1)
+    return ops.matmul(weights if dropout is None else dropout(weights), v)  # (..., T, d)
+
+
 class CausalSelfAttention(layers.Layer):
     """Multi-head self-attention where position t sees positions <= t only.
 
@@ -98,13 +112,7 @@ class CausalSelfAttention(layers.Layer):
         q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
         if past is not None:  # the cached positions come first: keys (B, H, P + T, E/H)
             k, v = ops.concatenate([past[0], k], axis=2), ops.concatenate([past[1], v], axis=2)
-        p = ops.shape(k)[2] - t  # P, how many positions precede the new ones
-        scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(self.head_dim)  # (B, H, T, P+T)
-        # new position i sits at P + i and may look at keys j <= P + i
-        visible = ops.arange(p + t)[None, :] <= (p + ops.arange(t))[:, None]  # (T, P+T)
-        scores = ops.where(visible[None, None], scores, -1e9)
-        weights = self.drop(ops.softmax(scores, axis=-1), training=training)
-        y = ops.matmul(weights, v)  # (B, H, T, E/H)
+        y = causal_attention(q, k, v, dropout=lambda w: self.drop(w, training=training))  # (B, H, T, E/H)
         y = self.out(ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (b, t, self.width)))  # (B, T, E)
         return (y, (k, v)) if use_cache else y
 

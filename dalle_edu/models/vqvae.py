@@ -48,7 +48,7 @@ from keras import layers, ops
 from dalle_edu import configs
 from dalle_edu.configs import field
 
-__all__ = ["VQConfig", "VectorQuantizer", "vq_encoder", "vq_decoder", "perplexity", "codes_used"]
+__all__ = ["VQConfig", "VectorQuantizer", "nearest_code", "ema_codebook", "vq_encoder", "vq_decoder", "perplexity", "codes_used"]
 
 
 @dataclasses.dataclass
@@ -93,6 +93,42 @@ class VQConfig(configs.Config):
         return int(k)
 
 
+def squared_distances(flat, codebook):
+    """(M, D) vectors, (K, D) codes -> (M, K) squared distances, one matrix product."""
+    # ||z - e||^2 = ||z||^2 - 2 z.e + ||e||^2
+    return (ops.sum(flat * flat, axis=1, keepdims=True)
+            - 2.0 * ops.matmul(flat, ops.transpose(codebook))
+            + ops.sum(codebook * codebook, axis=1)[None, :])
+
+
+def nearest_code(flat, codebook):
+    """Vectors (M, D), codebook (K, D) -> (straight-through codes (M, D), ids (M,) int32).
+
+    ``ids`` = argmin_j ||z - e_j||^2; the codes are e_ids forward, and pass the gradient
+    to ``flat`` unchanged (z + sg(e - z)). Chapter 10 writes it; the layer below uses it.
+    """
+    ids = ops.cast(ops.argmin(squared_distances(flat, codebook), axis=1), "int32")
+    q = ops.take(codebook, ids, axis=0)
+    return flat + ops.stop_gradient(q - flat), ids
+
+
+def ema_codebook(count, summed, flat, ids, decay, epsilon):
+    """One EMA step: (N (K,), m (K, D)), batch vectors (M, D) and ids (M,) -> (N, m, codebook).
+
+    N <- g N + (1 - g) n,  m <- g m + (1 - g) s,  e = m / N~ with Laplace-smoothed N~
+    (the module docstring). No revival: ``VectorQuantizer.ema_update`` adds it.
+    """
+    K = ops.shape(count)[0]
+    onehot = ops.one_hot(ids, K, dtype=flat.dtype)  # (M, K)
+    n = ops.sum(onehot, axis=0)  # (K,) batch counts
+    s = ops.matmul(ops.transpose(onehot), flat)  # (K, D) batch sums
+    count = decay * count + (1.0 - decay) * n
+    total = ops.sum(count)
+    smoothed = (count + epsilon) / (total + ops.cast(K, flat.dtype) * epsilon) * total
+    summed = decay * summed + (1.0 - decay) * s
+    return count, summed, summed / smoothed[:, None]
+
+
 class VectorQuantizer(layers.Layer):
     """(B, T, T, D) encoder outputs -> (straight-through codes (B, T, T, D), ids (B, T, T) int32).
 
@@ -124,10 +160,7 @@ class VectorQuantizer(layers.Layer):
 
     def distances(self, flat):
         """(M, D) vectors -> (M, K) squared distances to every code."""
-        e = self.codebook
-        # ||z - e||^2 = ||z||^2 - 2 z.e + ||e||^2, as one (M, K) matrix
-        return (ops.sum(flat * flat, axis=1, keepdims=True)
-                - 2.0 * ops.matmul(flat, ops.transpose(e)) + ops.sum(e * e, axis=1)[None, :])
+        return squared_distances(flat, self.codebook)
 
     def lookup(self, ids):
         """Ids of any shape -> their code vectors, shape ids.shape + (D,)."""
@@ -150,15 +183,10 @@ class VectorQuantizer(layers.Layer):
         ``error`` (M,): each vector's squared distance to its code, the revival draw's weights
         (uniform when None).
         """
-        K, g = self.codebook_size, self.decay
-        onehot = ops.one_hot(ids, K, dtype=flat.dtype)  # (M, K)
-        n = ops.sum(onehot, axis=0)  # (K,) batch counts
-        s = ops.matmul(ops.transpose(onehot), flat)  # (K, D) batch sums
-        count = g * self.ema_count + (1.0 - g) * n
-        total = ops.sum(count)
-        smoothed = (count + self.epsilon) / (total + K * self.epsilon) * total  # Laplace
-        summed = g * self.ema_sum + (1.0 - g) * s
-        codebook = summed / smoothed[:, None]
+        K = self.codebook_size
+        count, summed, codebook = ema_codebook(self.ema_count, self.ema_sum, flat, ids,
+                                               self.decay, self.epsilon)
+        n = ops.sum(ops.one_hot(ids, K, dtype=flat.dtype), axis=0)  # (K,) batch counts
         unused = ops.where(n > 0, 0.0, self.unused + 1.0)
         if self.dead_after:
             dead = unused >= self.dead_after  # (K,)
