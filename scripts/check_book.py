@@ -19,7 +19,18 @@ page in --out, and fails (exit 1, one line per problem) on:
                        local server (Chromium's network log; offline it would fail);
   * failed request   - a local file the page asks for that is not there (HTTP >= 400);
   * JS error         - an exception the page's JavaScript throws;
-  * blank widget     - stored ipywidgets (a widget-view <script>) that did not render.
+  * blank widget     - stored ipywidgets (a widget-view <script>) that did not render;
+  * too wide         - at the --window-size viewport (1280 px wide by default), a code cell,
+                       a cell's output box, a code block, a table or a MathJax display
+                       equation whose content reaches past the article column (the text
+                       column between the side bars, its padding left out) by more than
+                       WIDE_TOLERANCE_PX: the theme cuts it off behind a sideways scroll bar
+                       or it runs under the right-hand side bar. Closed dropdowns are opened
+                       first, so a solution's code is measured too;
+  * shrunk picture   - an <img> in a cell's output shown narrower than IMAGE_MIN_SCALE of its
+                       natural (file) width: a figure wider than the column is scaled down to
+                       the column (max-width: 100%), so a 32-px-image strip or a fine grid is
+                       shown smaller than it was drawn and a reader cannot judge it.
 
 console.error() messages are listed as "warn", which does not fail the check; so are
 the errors in KNOWN_NOISE (harmless, from the theme's extensions, on every page), once
@@ -55,6 +66,13 @@ CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrom
 INSTALL_HINT = "Chromium is needed: sudo apt-get install -y chromium  (Debian/Ubuntu), or set CHROMIUM=/path/to/chrome"
 SKIP_PAGES = {"genindex.html", "search.html", "py-modindex.html"}
 MAX_SHOT_HEIGHT = 16000  # px; Chromium cannot capture taller surfaces reliably
+WINDOW_SIZE = (1280, 2400)  # px; the viewport every page is laid out, measured and shot at
+# --- layout: what must fit the article column at WINDOW_SIZE ----------------------------
+WIDE_TOLERANCE_PX = 1  # an element may reach this far past the column (sub-pixel rounding)
+# A picture in an output must be shown at least this fraction of its file's width. The
+# theme gives <img> max-width: 100%, so a figure wider than the column is scaled down to it
+# (Chapter 7's 1,489-px strip of 32-px pictures was shown 44 px high at a 688-px column).
+IMAGE_MIN_SCALE = 0.98
 
 # --- what a reader must never see -------------------------------------------------
 RAW_TEX = [
@@ -137,6 +155,101 @@ PAGE_PROBE = r"""
 """
 
 
+# Run in the page after the screenshot: measure what must fit the article column.
+# `extent` is how far right of the column's left edge an element's content reaches: the
+# furthest right edge of it and of every box inside it, where a scroll container (a <pre>,
+# a table's wrapper) counts its whole scrollWidth, what its scroll bar hides. A box with
+# overflow hidden counts as its own size: what it clips is meant to be clipped.
+LAYOUT_PROBE = r"""
+((tolerance, minScale) => {
+  const col = document.querySelector("article.bd-article") || document.querySelector("main")
+    || document.body;
+  for (const d of document.querySelectorAll("details:not([open])")) d.open = true;
+  const cs = getComputedStyle(col), box = col.getBoundingClientRect();
+  const left = box.left + col.clientLeft + parseFloat(cs.paddingLeft);
+  const column = col.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  const reach = (e) => {
+    if (e.tagName === "MJX-ASSISTIVE-MML") return -Infinity;  // MathJax's copy for screen readers
+    const b = e.getBoundingClientRect();
+    const shown = b.width > 0 || b.height > 0;
+    let right = shown ? b.right : -Infinity;
+    const ox = getComputedStyle(e).overflowX;
+    // clipped on purpose (MathJax's stretched braces are glyphs scaled 500x inside one):
+    // only the box itself counts, not what it hides
+    if (ox === "hidden" || ox === "clip") return right;
+    if (shown) right = Math.max(right, b.left + e.clientLeft + e.scrollWidth);
+    for (const c of e.children) right = Math.max(right, reach(c));
+    return right;
+  };
+  const extent = (el) => Math.round(reach(el) - left);
+  const first = (el) => ((el.innerText || el.textContent || "").trim().split("\n")[0] || "")
+    .replace(/\s+/g, " ").slice(0, 60);
+  const tex = (el) => {  // the equation's TeX source, which the chapter holds
+    try {
+      const item = window.MathJax.startup.document.getMathItemsWithin(el)[0];
+      if (item) return item.math.trim().replace(/\s+/g, " ").slice(0, 60);
+    } catch (e) { /* not MathJax 3 */ }
+    return first(el);
+  };
+  const cells = [...col.querySelectorAll(".cell")];
+  const cellNo = (el) => { const c = el.closest(".cell"); return c ? cells.indexOf(c) + 1 : 0; };
+  const code = (el) => {  // the first line of the code cell an output belongs to
+    const input = el.closest(".cell") && el.closest(".cell").querySelector(".cell_input");
+    return input ? first(input) : "";
+  };
+  const wide = [], reported = [];
+  const look = (kind, els, label) => {
+    for (const el of els) {
+      if (reported.some((r) => r.contains(el))) continue;  // inside one already listed
+      const width = extent(el);
+      if (width > column + tolerance) {
+        reported.push(el);
+        wide.push({kind, cell: cellNo(el), width, text: label(el), code: code(el)});
+      }
+    }
+  };
+  look("code cell", col.querySelectorAll(".cell_input"), first);
+  look("output", [...col.querySelectorAll(".cell_output > *")]
+    .filter((e) => !["SCRIPT", "STYLE", "LINK"].includes(e.tagName)), first);
+  look("code block", [...col.querySelectorAll("div.highlight")].filter((e) => !e.closest(".cell")), first);
+  look("table", [...col.querySelectorAll("table")].filter((e) => !e.closest(".cell_output")), first);
+  look("display equation", col.querySelectorAll('mjx-container[display="true"]'), tex);
+  const shrunk = [...col.querySelectorAll(".cell_output img")]
+    .filter((i) => i.naturalWidth && i.clientWidth && i.clientWidth < i.naturalWidth * minScale)
+    .map((i) => ({cell: cellNo(i), code: code(i), src: i.getAttribute("src") || "",
+                  natural: [i.naturalWidth, i.naturalHeight], shown: [i.clientWidth, i.clientHeight]}));
+  return {column: Math.round(column), wide, shrunk};
+})
+"""
+
+
+def _code(found: dict) -> str:
+    return f" `{found['code'][:40]}`" if found.get("code") else ""
+
+
+def layout_problems(layout: dict) -> list[str]:
+    """One line per element LAYOUT_PROBE found too wide for the column or shown shrunk. Cells
+    are counted from 1 on the page (code cells: markdown cells are not counted); an output
+    names the first line of the code that made it."""
+    column = layout["column"]
+    lines = []
+    for w in layout["wide"]:
+        where = {"code cell": f"code cell {w['cell']}",
+                 "output": f"output of code cell {w['cell']}{_code(w)}"}.get(
+            w["kind"], w["kind"] + (f" in code cell {w['cell']}{_code(w)}" if w["cell"] else ""))
+        lines.append(f"too wide: {where} «{w['text']}» is {w['width']} px, the column {column} px "
+                     f"(+{w['width'] - column})")
+    for i in layout["shrunk"]:
+        (nw, nh), (sw, sh) = i["natural"], i["shown"]
+        lines.append(f"shrunk picture: output of code cell {i['cell']}{_code(i)}, {Path(i['src']).name[:24]} "
+                     f"shown {sw}x{sh} px, drawn {nw}x{nh} px ({sw / nw:.0%}): wider than the "
+                     f"{column}-px column, so the book scales it down")
+    counts = dict.fromkeys(lines, 0)  # the same picture twice in one cell: one line, counted
+    for line in lines:
+        counts[line] += 1
+    return [line + (f" (x{n}: {n} elements alike)" if n > 1 else "") for line, n in counts.items()]
+
+
 # --- serving -------------------------------------------------------------------------
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # noqa: D401 - silence the per-request log
@@ -155,6 +268,17 @@ class BrowserError(RuntimeError):
     pass
 
 
+# argv: READ_FD WRITE_FD EXE ARGS...: copy the two fds above 9 first (either may be 3 or 4),
+# then onto 3 and 4, close the rest, and exec EXE.
+_ONTO_FDS_3_AND_4 = (
+    "import fcntl, os, sys\n"
+    "fds = [int(f) for f in sys.argv[1:3]]\n"
+    "high = [fcntl.fcntl(f, fcntl.F_DUPFD, 10) for f in fds]\n"
+    "os.dup2(high[0], 3); os.dup2(high[1], 4)\n"
+    "for f in set(fds + high) - {3, 4}: os.close(f)\n"
+    "os.execv(sys.argv[3], sys.argv[3:])\n")
+
+
 class Browser:
     """Headless Chromium; commands go in on fd 3, replies come out on fd 4 (NUL-separated JSON)."""
 
@@ -168,9 +292,11 @@ class Browser:
                 "--no-default-browser-check", "--disable-extensions", "--hide-scrollbars",
                 "--mute-audio", "--disable-background-networking", "--disable-component-update",
                 f"--window-size={width},{height}", "about:blank"]
-        # The shell puts our pipe ends on fds 3 and 4, where Chromium expects them.
+        # A small Python step puts our pipe ends on fds 3 and 4, where Chromium expects them,
+        # then becomes Chromium. (Not `sh -c '... 3<&12'`: dash takes no fd above 9, and a
+        # process with many files open, pytest for one, gets pipes above 9.)
         self.proc = subprocess.Popen(
-            ["sh", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}', *args],
+            [sys.executable, "-c", _ONTO_FDS_3_AND_4, str(to_browser_r), str(from_browser_w), *args],
             pass_fds=(to_browser_r, from_browser_w),
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         os.close(to_browser_r)
@@ -245,9 +371,13 @@ class Browser:
             raise BrowserError(result["exceptionDetails"].get("text", "exception in page"))
         return result["result"].get("value")
 
-    def open(self, url: str, timeout=30.0):
+    def set_viewport(self, height: int | None = None):
         self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": self.width, "height": self.height, "deviceScaleFactor": 1, "mobile": False})
+                  {"width": self.width, "height": height or self.height, "deviceScaleFactor": 1,
+                   "mobile": False})
+
+    def open(self, url: str, timeout=30.0):
+        self.set_viewport()
         self.call("Page.navigate", {"url": url})
         deadline = time.monotonic() + timeout
         while True:  # the old document may still answer for a moment after navigate
@@ -262,9 +392,7 @@ class Browser:
             time.sleep(0.1)
 
     def screenshot(self, path: Path, page_height: int | None):
-        height = min(max(page_height or self.height, self.height), MAX_SHOT_HEIGHT)
-        self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": self.width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        self.set_viewport(min(max(page_height or self.height, self.height), MAX_SHOT_HEIGHT))
         time.sleep(0.2)  # let layout settle at the new size
         data = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
                          timeout=120)["data"]
@@ -496,6 +624,9 @@ def check_page(browser: Browser, base_url: str, html_dir: Path, page: Path, shot
     probe = browser.evaluate(PAGE_PROBE, timeout=90)
     shot = shots / (rel.replace("/", "__").removesuffix(".html") + ".png")
     browser.screenshot(shot, probe["height"])
+    browser.set_viewport()  # measure at the viewport's own size, not the screenshot's
+    time.sleep(0.2)
+    layout = browser.evaluate(f"{LAYOUT_PROBE}({WIDE_TOLERANCE_PX}, {IMAGE_MIN_SCALE})", timeout=60)
     seen, heard = read_events(browser.drain_events(), base_url)
     noise = [why for why in map(known_noise, seen + heard) if why]
     problems += [p for p in seen if not known_noise(p)]
@@ -521,7 +652,9 @@ def check_page(browser: Browser, base_url: str, html_dir: Path, page: Path, shot
     if probe["widgetsRendered"] < probe["widgetViews"]:
         problems.append(f"blank widget: {probe['widgetViews'] - probe['widgetsRendered']} of "
                         f"{probe['widgetViews']} ipywidgets did not render in 20 s")
-    info = f"{probe['images']} images, {probe['mjx']} equations, MathJax {probe['mathjax'] or '-'}"
+    problems += layout_problems(layout)
+    info = (f"{probe['images']} images, {probe['mjx']} equations, MathJax {probe['mathjax'] or '-'}, "
+            f"column {layout['column']} px")
     if probe["widgetViews"]:
         info += f", {probe['widgetsRendered']}/{probe['widgetViews']} widgets"
     return rel, problems, warnings, info, shot, noise
@@ -549,7 +682,8 @@ def main(argv=None) -> int:
     ap.add_argument("--html", type=Path, help="check this existing build (a _build/html folder) instead of building")
     ap.add_argument("--path-output", type=Path, help="build into PATH/_build (jupyter-book --path-output)")
     ap.add_argument("--out", type=Path, help="screenshot folder (default: _build/screenshots next to the HTML)")
-    ap.add_argument("--window-size", default="1280,2400", help="browser viewport WIDTH,HEIGHT (default 1280,2400); "
+    ap.add_argument("--window-size", default="%d,%d" % WINDOW_SIZE,
+                    help="browser viewport WIDTH,HEIGHT (default %d,%d); " % WINDOW_SIZE +
                     f"screenshots grow to the whole page, up to {MAX_SHOT_HEIGHT} px")
     ap.add_argument("--page", action="append", default=[],
                     help="only pages whose path contains this (repeatable)")

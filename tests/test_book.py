@@ -230,3 +230,134 @@ def test_chapters_with_widgets_load_their_scripts_from_the_book(built_book):
             assert not re.match(r"(https?:)?//", src), f"{page.name} loads {src} from the internet"
         for src in widget_srcs:
             assert (page.parent / src.split("?")[0]).is_file(), f"{page.name}: {src} is not in the build"
+
+
+# --- layout at 1280 px: nothing wider than the column, no picture shrunk ----------------------
+def test_layout_problems_name_the_element_and_both_widths():
+    cb = _check_book()
+    layout = {"column": 904, "wide": [
+        {"kind": "code cell", "cell": 3, "width": 950, "text": "x = 1"},
+        {"kind": "output", "cell": 4, "width": 1200, "text": "a long print"},
+        {"kind": "table", "cell": 0, "width": 981, "text": "run"},
+        {"kind": "display equation", "cell": 0, "width": 996, "text": "Q = X W_Q"}],
+        "shrunk": [{"cell": 12, "src": "../_images/abc.png", "natural": [1489, 95], "shown": [904, 58]}]}
+    lines = cb.layout_problems(layout)
+    assert len(lines) == 5
+    assert lines[0] == "too wide: code cell 3 «x = 1» is 950 px, the column 904 px (+46)"
+    assert "output of code cell 4" in lines[1] and "table «run» is 981 px" in lines[2]
+    assert "display equation «Q = X W_Q» is 996 px" in lines[3]
+    assert "abc.png shown 904x58 px, drawn 1489x95 px (61%)" in lines[4]
+    assert cb.layout_problems({"column": 904, "wide": [], "shrunk": []}) == []
+    twice = cb.layout_problems({"column": 904, "wide": [], "shrunk": layout["shrunk"] * 2})
+    assert len(twice) == 1 and twice[0].endswith("(x2: 2 elements alike)")
+    assert cb.WINDOW_SIZE[0] == 1280 and 0 < cb.IMAGE_MIN_SCALE <= 1 and cb.WIDE_TOLERANCE_PX >= 0
+
+
+def _layout_page(wide: bool) -> str:
+    """A page shaped like the book's (article.bd-article, myst-nb cells, MathJax 3 CHTML tags),
+    600 px of column: every kind of element once, too wide (wide=True) or fitting."""
+    n = 200 if wide else 40  # characters: 200 x ~8 px overflows 600 px, 40 does not
+    line = "x" * n
+    return f"""<!doctype html><html><head><meta charset="utf-8"><style>
+      body {{ margin: 0; font: 14px monospace; }}
+      article.bd-article {{ width: 600px; padding: 0 20px; }}
+      pre {{ white-space: pre; overflow-x: auto; margin: 0; }}
+      img {{ max-width: 100%; }}
+      mjx-container[display="true"] {{ display: block; overflow-x: auto; }}
+      mjx-math {{ display: inline-block; }}
+    </style></head><body><article class="bd-article">
+      <div class="cell docutils container">
+        <div class="cell_input docutils container"><div class="highlight"><pre>{line[:60]}</pre></div></div>
+        <div class="cell_output docutils container">
+          <div class="output stream"><div class="highlight"><pre>short\n{line}</pre></div></div>
+        </div>
+      </div>
+      <details><summary>Solution</summary><div class="cell docutils container">
+        <div class="cell_input docutils container"><div class="highlight"><pre>{line}</pre></div></div>
+      </div></details>
+      <div class="cell docutils container"><div class="cell_input docutils container">
+        <div class="highlight"><pre>plt.imshow(x)</pre></div></div>
+        <div class="cell_output docutils container"><img src="_images/{'wide' if wide else 'small'}.png"></div>
+      </div>
+      <div class="pst-scrollable-table-container" style="overflow-x: auto">
+        <table><tr><td style="white-space: nowrap">{line}</td><td>b</td></tr></table></div>
+      <mjx-container class="MathJax" jax="CHTML" display="true">
+        <mjx-math style="width: {1.5 * n * 8:.0f}px">E = mc^2</mjx-math>
+        <mjx-assistive-mml style="position: absolute; width: 5000px">E</mjx-assistive-mml>
+      </mjx-container>
+      <!-- clipped on purpose (MathJax stretches a brace's glyph 500x in a box like this) -->
+      <div style="overflow: hidden; width: 50px">
+        <span style="display: inline-block; transform: scaleX(500)">-</span></div>
+    </article></body></html>"""
+
+
+def test_check_book_fails_on_what_is_wider_than_the_column_or_shrunk(tmp_path):
+    """In Chromium: an overflowing output <pre>, a code cell in a closed dropdown, a table, a
+    display equation and a picture scaled below its size each give one line; a page where
+    all of them fit gives none."""
+    cb = _check_book()
+    chromium = cb.find_chromium()
+    if chromium is None:
+        pytest.skip(cb.INSTALL_HINT)
+    pil = pytest.importorskip("PIL.Image")
+    (tmp_path / "_images").mkdir()
+    pil.new("RGB", (800, 40), "white").save(tmp_path / "_images" / "wide.png")  # > 600-px column
+    pil.new("RGB", (300, 40), "white").save(tmp_path / "_images" / "small.png")
+    (tmp_path / "fits.html").write_text(_layout_page(wide=False))
+    (tmp_path / "overflows.html").write_text(_layout_page(wide=True))
+    shots = tmp_path / "shots"
+    shots.mkdir()
+    server, base_url = cb.serve(tmp_path)
+    browser = cb.Browser(chromium, *cb.WINDOW_SIZE)
+    try:
+        _, fits, *_ = cb.check_page(browser, base_url, tmp_path, tmp_path / "fits.html", shots)
+        _, wide, *_ = cb.check_page(browser, base_url, tmp_path, tmp_path / "overflows.html", shots)
+    finally:
+        browser.close()
+        server.shutdown()
+    assert fits == [], fits
+    text = "\n".join(wide)
+    assert len(wide) == 5, text
+    assert f"too wide: output of code cell 1 `{'x' * 40}` «short»" in text and "the column 600 px" in text
+    assert f"too wide: code cell 2 «{'x' * 60}" in text  # opened from its closed dropdown
+    assert "too wide: table «" in text and "too wide: display equation «E = mc^2» is 2400 px" in text
+    assert "shrunk picture: output of code cell 3 `plt.imshow(x)`, wide.png shown 600x30 px, drawn 800x40 px" in text
+    assert "too wide: code cell 1 «" not in text  # its 60-character line fits
+    # the command line: exit 1, one line per problem naming the page
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_book.py"), "--html", str(tmp_path),
+                             "--out", str(shots)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "ok    fits.html" in result.stdout and "FAIL  overflows.html" in result.stdout
+    assert sum(line.startswith("      overflows.html: ") for line in result.stdout.splitlines()) == 5
+
+
+@skip_book
+def test_every_page_reads_right_in_a_browser_at_1280px(built_book, tmp_path):
+    """The whole book through check_book.py: besides maths, pictures and widgets, nothing wider
+    than the article column at 1280 px and no output picture shown below its size."""
+    cb = _check_book()
+    if cb.find_chromium() is None:
+        pytest.skip(cb.INSTALL_HINT)
+    html = _html(built_book)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_book.py"), "--html", str(html), "--out", str(tmp_path)],
+        capture_output=True, text=True, timeout=900,
+    )
+    problems = [line.strip() for line in result.stdout.splitlines() if line.startswith("      ")
+                and not line.lstrip().startswith("warn")]
+    known = {k: [p for p in problems if k[0] in p and k[1] in p] for k in KNOWN_WIDE}
+    new = [p for p in problems if not any(p in hits for hits in known.values())]
+    gone = [k for k, hits in known.items() if not hits]
+    assert not new, "\n".join(new)
+    assert not gone, f"fixed, so remove from KNOWN_WIDE: {gone}"
+    assert problems or result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+
+
+# Pictures the stored outputs still draw wider than the column, to be redrawn by their
+# chapters' next cpu run (viz.show_rows now fits the column; Chapter 11's two figures need
+# dpi=80): page, and how the code cell starts.
+KNOWN_WIDE = {
+    ("notebooks/10_what_dalle_really_is.html", "def at_temperature(temp):"),
+    ("notebooks/11_diffusion.html", "def perfect_v(x_t, ab_t):"),
+    ("notebooks/11_diffusion.html", "fig, axes = plt.subplots(1, len(runs), f"),
+}
