@@ -1,4 +1,4 @@
-"""One row of issue 11's ablation table: train a GAN variant of the cpu preset, judge its pixels.
+"""One row of the GAN recipe table (results page): train a GAN variant of the cpu preset, judge its pixels.
 
     python benchmarks/gan_ablation.py --name baseline
     python benchmarks/gan_ablation.py --name sn --set spectral_norm=true

@@ -35,7 +35,7 @@ def series(row):
             "worst shape fit": [p["worst_fit"] for p in c]}
 
 
-# the cpu preset of "gan-labels" that rows without a "config" overrode (until issue 11's lr)
+# the cpu preset of "gan-labels" that rows without a "config" overrode (an older lr)
 OLD_PRESET = {"width": 40, "batch_size": 64, "lr": 2e-4}
 
 

@@ -1,4 +1,4 @@
-"""Where a text-to-image GAN step spends its time, part by part — issue 11's profile.
+"""Where a text-to-image GAN step spends its time, part by part (results page, Speed).
 
     python benchmarks/t2i_profile.py                  # the shipped "gan-labels" recipe, cpu preset
     python benchmarks/t2i_profile.py --model gan      # the label-free GAN

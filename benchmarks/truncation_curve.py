@@ -1,4 +1,4 @@
-"""The fidelity–diversity knob of a GAN: the truncation trick, measured as a curve — issue 11.
+"""The fidelity–diversity knob of a GAN: the truncation trick, measured as a curve.
 
     python benchmarks/truncation_curve.py                   # both shipped GANs, 500 prompts per split
     python benchmarks/truncation_curve.py --model gan -n 200
