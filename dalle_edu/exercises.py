@@ -268,22 +268,25 @@ def _check_gan_step(fn):
     _, g_got, d_got, out = runs[1]
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise Mismatch("gan_step: return the pair (d_loss, g_loss)")
-    if all(np.allclose(a, b) for a, b in zip(d_got, d0)):
-        raise Mismatch("gan_step: D's weights did not move — apply D's gradients to "
-                       "discriminator.trainable_variables with d_optimizer")
-    if any(not np.allclose(a, b, atol=1e-5) for a, b in zip(d_got, d_want)):
-        raise Mismatch("gan_step: D's weights after the step differ from the package's — D's "
-                       "loss is minimax_d_loss(D(real), D(G(z_d))), its gradient taken for D's "
-                       "variables only")
-    _same("gan_step", "the returned d_loss", _scalar("gan_step", out[0]), dl)
-    if all(np.allclose(a, b) for a, b in zip(g_got, g0)):
-        raise Mismatch("gan_step: G's weights did not move — record G's loss on a "
-                       "GradientTape and apply its gradients to generator.trainable_variables")
-    if any(not np.allclose(a, b, atol=1e-5) for a, b in zip(g_got, g_want)):
-        raise Mismatch("gan_step: G's weights differ from the package's — G's loss is "
-                       "nonsaturating_g_loss(D(G(z_g))) on the fresh noise, judged by D "
-                       "*after* its update")
-    _same("gan_step", "the returned g_loss", _scalar("gan_step", out[1]), gl)
+    players = (
+        ("D", d0, d_got, d_want, out[0], dl,
+         "apply D's gradients to discriminator.trainable_variables with d_optimizer",
+         "D's loss is minimax_d_loss(D(real), D(G(z_d))), its gradient taken for D's "
+         "variables only"),
+        ("G", g0, g_got, g_want, out[1], gl,
+         "record G's loss on a GradientTape and apply its gradients to "
+         "generator.trainable_variables",
+         "G's loss is nonsaturating_g_loss(D(G(z_g))) on the fresh noise, judged by D "
+         "*after* its update"),
+    )
+    for who, start, got, want, loss, want_loss, still, wrong in players:  # D first, as the step
+        if all(np.allclose(a, b) for a, b in zip(got, start)):
+            raise Mismatch(f"gan_step: {who}'s weights did not move — {still}")
+        if any(not np.allclose(a, b, atol=1e-5) for a, b in zip(got, want)):
+            raise Mismatch(f"gan_step: {who}'s weights after the step differ from the "
+                           f"package's — {wrong}")
+        _same("gan_step", f"the returned {who.lower()}_loss", _scalar("gan_step", loss),
+              want_loss)
     return "one step of a 3->2 G and a 2->1 D with SGD"
 
 

@@ -136,3 +136,8 @@ def save_gif(frames, path, fps=4, scale=1):
     path.parent.mkdir(parents=True, exist_ok=True)
     pics[0].save(path, save_all=True, append_images=pics[1:], duration=int(1000 / fps), loop=0)
     return path
+
+
+PAGE_INCHES = 10.9
+"""The widest figure, in inches at 80 dpi, that the book shows at its natural size: the
+article column at a 1280-px window is 904 px (book/_static/course.css), less a margin."""

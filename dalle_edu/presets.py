@@ -102,9 +102,9 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "STEPS_1D": (60, 3_000, 10_000),  # use 10_000 for a closer fit
         "SNAP_EVERY_1D": (20, 50, 100),  # steps between snapshots
         "D_ONLY_STEPS": (20, 1_500, 5_000),  # then: G frozen, D trained alone
-        "STEPS_2D": (40, 3_000, 10_000),  # use 10_000 to see the remedy sharpen
+        "STEPS_2D": (40, 3_000, 10_000),
         "SNAP_EVERY_2D": (20, 250, 500),
-        "SEEDS": ((0,), (0, 1, 2), (0, 1, 2, 3, 4)),  # collapse/remedy depend on the seed
+        "SEEDS": ((0,), (0, 1, 2), (0, 1, 2, 3, 4)),  # collapse depends on the seed
         "HAND_STEPS": (10, 200, 500),  # hand-written train step vs GAN.fit
         "CRITIC_STEPS": (20, 1_000, 2_000),  # 1-D gradient-penalty critic estimating W1
     },

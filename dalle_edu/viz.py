@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 # to_uint8 is re-exported too: notebooks 3, 4 and 6 call viz.to_uint8 and viz.tile
-from dalle_edu.images import _as_nhwc, tile, to_uint8  # noqa: F401
+from dalle_edu.images import PAGE_INCHES, _as_nhwc, tile, to_uint8  # noqa: F401
 
 __all__ = ["image_grid", "plot_history", "show_rows", "table"]
 
@@ -93,6 +93,8 @@ def show_rows(panels, prompts=None, n=6, seed=0, judge=None, labels=None, scale=
     if judge is None:
         judge = lambda row, wanted: geometry.fidelity(row, wanted)["fidelity"]  # noqa: E731
     wanted = [text.parse(p) for p in prompts] if judge is not False else None
+    # no wider than the book's column (904 px at 1280, 80 dpi): smaller samples instead
+    scale = min(scale, ((PAGE_INCHES - 2.8) / len(panels) - 0.4) / n)
     fig, axes = plt.subplots(1, len(panels), dpi=80, squeeze=False, layout="constrained",
                              figsize=((n * scale + 0.4) * len(panels) + 2.8,
                                       scale * 1.1 * len(names) + 0.8))
@@ -123,17 +125,27 @@ def show_rows(panels, prompts=None, n=6, seed=0, judge=None, labels=None, scale=
     return fig
 
 
-def table(rows, index=None):
-    """A list of dicts (one per row) -> a pandas DataFrame, floats shown with 3 decimals.
+def table(rows, index=None, digits=3):
+    """A list of dicts (one per row) -> a pandas DataFrame of formatted cells.
 
-    Jupyter, Colab and the book render it as an HTML table that fits the page.
+    Floats get ``digits`` decimals, integers thousands separators, ``None`` a dash; strings
+    stay as they are. Jupyter, Colab and the book render it as an HTML table, and its plain
+    text is a table too.
     """
+    import numbers
+
     import pandas as pd
 
-    frame = pd.DataFrame(list(rows))
-    if index is not None:
-        frame = frame.set_index(index)
-    return frame.style.format(precision=3, thousands=",", na_rep="–")
+    def cell(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return "–"
+        if isinstance(v, bool) or not isinstance(v, numbers.Number):
+            return v
+        return f"{v:,}" if isinstance(v, numbers.Integral) else f"{v:.{digits}f}"
+
+    frame = pd.DataFrame([{k: cell(v) for k, v in row.items()} for row in rows])
+    frame = frame.fillna("–")  # a key a row does not have
+    return frame.set_index(index) if index is not None else frame
 
 
 def _display(fig):

@@ -17,11 +17,14 @@ The plotting function draws on a given axes::
 
 from __future__ import annotations
 
+import builtins
 import numbers
 from collections import namedtuple
 
 import ipywidgets
 import matplotlib.pyplot as plt
+
+from dalle_edu.images import PAGE_INCHES
 
 __all__ = ["SliderFigure", "slider_with_static", "show_live", "PromptBox", "prompt_box", "interpolation_slider",
            "truncation_slider"]
@@ -75,11 +78,17 @@ def slider_with_static(plot_fn, name, min, max, step, value, static_values, *,
     widget = ipywidgets.interactive(live, **{name: slider})
 
     n = len(static_values)
-    fig, axes = plt.subplots(1, n, figsize=(panel_size[0] * n, panel_size[1]), dpi=dpi,
-                             sharey=True, squeeze=False, layout="constrained")
-    for ax, v in zip(axes[0], static_values):
+    # as many panels a row as fit the book's column (PAGE_INCHES at any dpi), so that no
+    # panel is shown smaller than it was drawn
+    cols = builtins.max(1, builtins.min(n, int(PAGE_INCHES // panel_size[0])))  # min, max: args
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel_size[0] * cols, panel_size[1] * rows),
+                             dpi=dpi, sharey=True, squeeze=False, layout="constrained")
+    for ax, v in zip(axes.flat, static_values):
         plot_fn(ax, v)
         ax.set_title(f"{name} = {v:g}")
+    for ax in list(axes.flat)[n:]:
+        ax.set_axis_off()
     if title:
         fig.suptitle(title)
 

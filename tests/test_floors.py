@@ -22,7 +22,7 @@ FLOORS = {
     "gan": 4, "replicas": 4, "checks": 4, "trainer": 4, "checkpoint": 4, "callbacks": 4,
     "clip": 4, "image_tokenizer": 4,
     "t2i": 5,
-    "probe": 6, "measures": 6, "viz": 6, "widgets": 6,
+    "probe": 6, "measures": 6, "viz": 6, "widgets": 6, "exercises": 6,
     "api": 7, "cli": 7,
 }
 EXEMPT = {"", "__main__"}  # "" is dalle_edu/__init__.py: the lazy table names every floor

@@ -81,9 +81,12 @@ def test_show_rows_labels_each_row_with_what_the_judge_reads():
 
 def test_table_is_a_dataframe_with_three_decimals():
     from dalle_edu import viz
-    styled = viz.table([{"model": "gan", "test": 0.97612, "n": 1000}], index="model")
-    assert list(styled.data.columns) == ["test", "n"]
-    assert "0.976" in styled.to_html() and "1,000" in styled.to_html()
+    frame = viz.table([{"model": "gan", "test": 0.97612, "n": 1000, "ms": None}], index="model")
+    assert list(frame.columns) == ["test", "n", "ms"]
+    assert frame.loc["gan"].tolist() == ["0.976", "1,000", "–"]
+    ragged = viz.table([{"model": "real"}, {"model": "gan", "ms": 0.2}], index="model")
+    assert ragged["ms"].tolist() == ["–", "0.200"]
+    assert "0.976" in frame.to_html() and "0.976" in repr(frame)
 
 
 def test_show_rows_can_label_rows_without_judging_them():

@@ -88,3 +88,19 @@ def test_notebooks_are_numbered_in_reading_order():
     assert names, "no notebooks"
     numbers = [int(n[:2]) for n in names]
     assert numbers == list(range(1, len(names) + 1)), names
+
+
+def test_what_chapters_read_ships_with_the_package():
+    """Colab has only what pip installs: the shipped records are package data."""
+    from fnmatch import fnmatch
+
+    from dalle_edu import api
+
+    assert api.shipped_record("gan", "trajectory")["rows"]
+    assert set(api.shipped_record("clip", "text_encoders")) == {"bow", "attention"}
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["dalle_edu"]
+    for path in ("weights/gan_cpu/trajectory.json", "weights/clip/text_encoders.json"):
+        assert any(fnmatch(path, g) and g.count("/") == path.count("/") for g in globs), path
+    with pytest.raises(ValueError, match="no record 'nothing' ships with 'gan'; it has: "):
+        api.shipped_record("gan", "nothing")

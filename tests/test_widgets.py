@@ -146,3 +146,15 @@ def test_a_stored_widget_says_to_run_the_cell(monkeypatch):
     (bundle, raw), = shown
     assert raw and bundle["text/plain"] == widgets.LIVE_ONLY and "run this cell" in bundle["text/plain"]
     assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == w.model_id
+
+
+def test_static_panels_wrap_to_fit_the_books_column():
+    """A strip of wide panels goes onto several rows, never wider than the page."""
+    from dalle_edu.images import PAGE_INCHES
+    out = slider_with_static(lambda ax, v: ax.plot([0, 1], [0, v]), "t", 0.0, 1.0, 0.1, 0.5,
+                             static_values=[0.0, 0.25, 0.5, 1.0], panel_size=(4.8, 1.1),
+                             display=False)
+    width, height = out.figure.get_size_inches()
+    assert width <= PAGE_INCHES and height == pytest.approx(2 * 1.1)
+    assert [ax.get_title() for ax in out.figure.axes] == ["t = 0", "t = 0.25", "t = 0.5", "t = 1"]
+    plt.close(out.figure)

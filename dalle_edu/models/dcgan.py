@@ -68,7 +68,7 @@ def dcgan_generator(latent_dim=100, image_size=32, channels=1, width=64, num_cla
     convolution turns them into pixels. DCGAN's last layer instead writes each pixel
     from a 2x2 patch of half-resolution features through one of four kernels; with
     colour images its channels' edges then fall in slightly different places (the book's
-    benchmarks page, issue 11, measures the colour fringes this leaves).
+    results page, "Colour fringes", measures what this leaves).
     """
     blocks = num_blocks(image_size)
     kind = check_condition_args(num_classes, cond_dim)
