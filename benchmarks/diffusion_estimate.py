@@ -21,7 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from gpu_estimate import EFFICIENCY, GPUS, MIB, matmul_peak, profiled_flops  # noqa: E402
+from gpu_estimate import (  # noqa: E402
+    EFFICIENCY, GPUS, MIB, matmul_peak, print_gpu_table, profiled_flops)
 
 from dalle_edu import api, device, text  # noqa: E402
 from dalle_edu.clip import MiniCLIP  # noqa: E402
@@ -72,12 +73,8 @@ def main():
         report[name] = run_preset(name, tower)
     print(json.dumps(report, indent=1))
     g = report["gpu"]
-    print(f"\n| GPU (gpu preset, {g['steps']:,} steps of {g['batch_size']}, "
-          f"{g['GFLOP_per_step']} GFLOP each) | ms/step at 40–20 % of peak | total (min) |")
-    print("| --- | --- | --- |")
-    for gpu, e in g["gpu_estimates"].items():
-        ms, mins = e["ms_per_step"], e["minutes_total"]
-        print(f"| {gpu} | {ms[0]:.0f}–{ms[1]:.0f} | {mins[0]:.0f}–{mins[1]:.0f} |")
+    print_gpu_table(g, f"gpu preset, {g['steps']:,} steps of {g['batch_size']}, "
+                       f"{g['GFLOP_per_step']} GFLOP each")
 
 
 if __name__ == "__main__":

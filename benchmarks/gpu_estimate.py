@@ -238,11 +238,17 @@ def main():
               f"{r['cpu_s_per_step']}, {r['cpu_achieved_GFLOPs']} | {r['memory']['MiB']['peak']:.0f} MiB |")
     if "gpu" in report:  # compute-only estimates at the ASSUMED efficiency
         g = report["gpu"]
-        print(f"\n| GPU (gpu preset, {g['steps']:,} steps) | ms/step at 40–20 % of peak | total (min) |")
-        print("| --- | --- | --- |")
-        for gpu, e in g["gpu_estimates"].items():
-            ms, mins = e["ms_per_step"], e["minutes_total"]
-            print(f"| {gpu} | {ms[0]:.0f}–{ms[1]:.0f} | {mins[0]:.0f}–{mins[1]:.0f} |")
+        print_gpu_table(g, f"gpu preset, {g['steps']:,} steps")
+
+
+def print_gpu_table(row, what):
+    """The markdown table of a preset's ``gpu_estimates``: ms a step and total minutes per GPU."""
+    print(f"\n| GPU ({what}) | ms/step at 40–20 % of peak | total (min) |")
+    print("| --- | --- | --- |")
+    for gpu, e in row["gpu_estimates"].items():
+        ms, mins = e["ms_per_step"], e["minutes_total"]
+        print(f"| {gpu} | {ms[0]:.0f}–{ms[1]:.0f} | {mins[0]:.0f}–{mins[1]:.0f} |")
+
 
 if __name__ == "__main__":
     main()

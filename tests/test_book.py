@@ -1,6 +1,5 @@
 """The book builds from the notebooks' stored outputs, offline, with warnings as errors."""
 
-import importlib.util
 import json
 import os
 import re
@@ -10,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 skip_book = pytest.mark.skipif(os.environ.get("DALLE_EDU_SKIP_BOOK") == "1", reason="DALLE_EDU_SKIP_BOOK=1")
@@ -78,10 +78,7 @@ def test_book_prints_of_one_cell_share_one_box(built_book):
 
 
 def _check_book():
-    spec = importlib.util.spec_from_file_location("check_book", ROOT / "scripts" / "check_book.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("check_book")
 
 
 def test_check_book_spots_raw_tex_and_myst_but_not_code():

@@ -3,9 +3,9 @@
 import json
 import shutil
 
-import keras
 import numpy as np
 import pytest
+from helpers import Interrupt
 
 from dalle_edu import api, cli, presets, t2i, text
 from dalle_edu.checkpoint import WeightsError
@@ -131,23 +131,11 @@ def test_weights_of_another_architecture_or_missing_files_are_one_line_errors(ti
         t2i.TextToImage.load(out)
 
 
-class _Interrupt(keras.callbacks.Callback):
-    """Ctrl-C right after the checkpoint of step ``at`` is written."""
-
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.step.numpy()) == self.at:
-            raise KeyboardInterrupt
-
-
 def test_an_interrupted_run_resumes_exactly(tiny, tmp_path):
     _, full = tiny
     with pytest.raises(KeyboardInterrupt):
         t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path, verbose=0, checkpoint_every=6,
-                        callbacks=[_Interrupt(6)])
+                        callbacks=[Interrupt(6)])
     assert not (tmp_path / "transformer.weights.h5").exists()  # nothing half-saved as the model
     resumed = t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path, resume=True, verbose=0,
                               checkpoint_every=6)
@@ -163,7 +151,7 @@ def test_an_interrupted_run_resumes_from_step_0_before_its_first_checkpoint(tiny
     _, full = tiny
     with pytest.raises(KeyboardInterrupt):
         t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path, verbose=0, checkpoint_every=6,
-                        callbacks=[_Interrupt(3)])
+                        callbacks=[Interrupt(3)])
     assert not list((tmp_path / "checkpoints").glob("ckpt-*.npz"))
     capsys.readouterr()
     resumed = t2i.train_dalle(t2i.DalleConfig(**TINY), tmp_path, resume=True, verbose=1,

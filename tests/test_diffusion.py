@@ -5,6 +5,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from helpers import Interrupt
 
 from dalle_edu import api, cli, diffusion, t2i
 from dalle_edu.image_tokenizer import VQVAE
@@ -153,16 +154,6 @@ def test_the_unet_names_a_bad_text_kind():
 
 # --- the model ------------------------------------------------------------------------------
 
-class _Interrupt(keras.callbacks.Callback):
-    def __init__(self, at):
-        super().__init__()
-        self.at = at
-
-    def on_train_batch_end(self, batch, logs=None):
-        if int(self.model.step.numpy()) == self.at:
-            raise KeyboardInterrupt
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     out = tmp_path_factory.mktemp("diffusion")
@@ -188,7 +179,7 @@ def test_an_interrupted_run_resumes_exactly(tiny, tmp_path):
     _, full = tiny
     kw = dict(verbose=0, checkpoint_every=6, clip=api.DEFAULT_CLIP, tokenizer=SHIPPED_TOKENIZER)
     with pytest.raises(KeyboardInterrupt):
-        t2i.train_diffusion(t2i.DiffusionConfig(**TINY), tmp_path, callbacks=[_Interrupt(6)], **kw)
+        t2i.train_diffusion(t2i.DiffusionConfig(**TINY), tmp_path, callbacks=[Interrupt(6)], **kw)
     assert not (tmp_path / "unet.weights.h5").exists()
     resumed = t2i.train_diffusion(t2i.DiffusionConfig(**TINY), tmp_path, resume=True, verbose=0,
                                   checkpoint_every=6)  # the tower and tokenizer it saved

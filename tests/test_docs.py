@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 ARCHITECTURE = ROOT / "ARCHITECTURE.md"
@@ -154,11 +155,7 @@ def test_outside_citations_are_found_with_file_and_line():
 
 
 def _chapter_times():
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("chapter_times", ROOT / "scripts" / "chapter_times.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("chapter_times")
 
 
 def test_intro_shows_each_chapters_words_reading_and_run_time_as_stored():
