@@ -73,15 +73,15 @@ def plot_history(history, keys=None, ax=None):
 
 
 def show_rows(panels, prompts=None, n=6, seed=0, judge=None, labels=None, scale=0.5,
-              title=None):
-    """One panel per entry of ``panels``, one row of ``n`` samples per prompt — Chapters 6, 7, 10.
+              title=None, show=True):
+    """One panel per entry of ``panels``, one row of ``n`` samples per prompt — Chapters 7, 8, 12.
 
     ``panels``: name -> a model (``generate(prompts, seed=, n_per_prompt=)``), a function
     ``draw(prompts, seed, n)``, or an array of ``rows * n`` images, row by row. Each row
     is labelled with its prompt and ``[k/n]``: how many samples ``judge(row, wanted)`` (a
     share; by default the geometry check, ``geometry.fidelity``) reads as what the prompt
     names. ``judge=False`` counts nothing; ``labels`` replace the prompts as row labels.
-    Returns the figure, shown and closed.
+    Shows the figure once and returns nothing; ``show=False`` returns it instead.
     """
     import matplotlib.pyplot as plt
 
@@ -121,29 +121,38 @@ def show_rows(panels, prompts=None, n=6, seed=0, judge=None, labels=None, scale=
             ax.set_title(name, fontsize=9)
     if title:
         fig.suptitle(title, fontsize=9)
+    if not show:
+        return fig
     _display(fig)
-    return fig
 
 
-def table(rows, index=None, digits=3):
+def table(rows, index=None, digits=3, shares=None):
     """A list of dicts (one per row) -> a pandas DataFrame of formatted cells.
 
     Floats get ``digits`` decimals, integers thousands separators, ``None`` a dash; strings
-    stay as they are. Jupyter, Colab and the book render it as an HTML table, and its plain
-    text is a table too.
+    stay as they are. ``shares`` maps a column of shares to its n: its cells read
+    ``0.976 [0.965, 0.984]``, the share and its 95 % Wilson interval
+    (``metrics.share_text``). Jupyter, Colab and the book render the frame as an HTML
+    table, and its plain text is a table too.
     """
     import numbers
 
     import pandas as pd
 
-    def cell(v):
+    from dalle_edu import metrics
+
+    shares = dict(shares or {})
+
+    def cell(v, column=None):
         if v is None or (isinstance(v, float) and v != v):
             return "–"
+        if column in shares and isinstance(v, numbers.Real) and not isinstance(v, bool):
+            return metrics.share_text(float(v), shares[column], with_n=False)
         if isinstance(v, bool) or not isinstance(v, numbers.Number):
             return v
         return f"{v:,}" if isinstance(v, numbers.Integral) else f"{v:.{digits}f}"
 
-    frame = pd.DataFrame([{k: cell(v) for k, v in row.items()} for row in rows])
+    frame = pd.DataFrame([{k: cell(v, k) for k, v in row.items()} for row in rows])
     frame = frame.fillna("–")  # a key a row does not have
     return frame.set_index(index) if index is not None else frame
 

@@ -71,12 +71,13 @@ def test_show_rows_labels_each_row_with_what_the_judge_reads():
     prompts = ["a big red circle at the top left", "a small blue square"]
     renders = shapes.sample(6, "test", seed=0)[0]
     fig = viz.show_rows({"renders": renders, "black": np.zeros_like(renders)}, prompts, n=3,
-                        judge=lambda row, wanted: 1.0 if row.max() > 0 else 0.0)
+                        judge=lambda row, wanted: 1.0 if row.max() > 0 else 0.0, show=False)
     labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert labels == [f"{prompts[0]}  [3/3]", f"{prompts[1]}  [3/3]"]
     assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["[0/3]", "[0/3]"]
     with pytest.raises(ValueError, match="expected 6 images"):
         viz.show_rows({"short": renders[:4]}, prompts, n=3)
+    assert viz.show_rows({"renders": renders}, prompts, n=3) is None  # shown once, not twice
 
 
 def test_table_is_a_dataframe_with_three_decimals():
@@ -87,6 +88,9 @@ def test_table_is_a_dataframe_with_three_decimals():
     ragged = viz.table([{"model": "real"}, {"model": "gan", "ms": 0.2}], index="model")
     assert ragged["ms"].tolist() == ["–", "0.200"]
     assert "0.976" in frame.to_html() and "0.976" in repr(frame)
+    with_interval = viz.table([{"model": "gan", "test": 0.976, "diversity": 0.526}],
+                              index="model", shares={"test": 1_000})
+    assert with_interval.loc["gan"].tolist() == ["0.976 [0.965, 0.984]", "0.526"]
 
 
 def test_show_rows_can_label_rows_without_judging_them():
@@ -94,5 +98,6 @@ def test_show_rows_can_label_rows_without_judging_them():
     from dalle_edu.data import shapes
 
     renders = shapes.sample(4, "test", seed=0)[0]
-    fig = viz.show_rows({"": renders}, n=2, labels=["noise 0", "noise 1"], judge=False)
+    fig = viz.show_rows({"": renders}, n=2, labels=["noise 0", "noise 1"], judge=False,
+                        show=False)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["noise 0", "noise 1"]
