@@ -1,9 +1,9 @@
-"""Mini-CLIP: bag-of-words vs order-aware text tower, trained on captions alone (Chapter 8).
+"""Mini-CLIP: bag-of-words vs order-aware text tower, trained on captions alone (Chapter 9).
 
 Trains one mini-CLIP per text tower with the cpu preset's config and measures, on
 renders of test prompts and of held-out colour-shape pairs (1,000 each):
 R-precision (the true caption among 99 of other meanings) and zero-shot reading of
-each attribute with prompt ensembles. Writes dalle_edu/weights/clip/text_encoders.json (shipped: Chapter 8 reads it).
+each attribute with prompt ensembles. Writes dalle_edu/weights/clip/text_encoders.json (shipped: Chapter 9 reads it).
 
     .venv/bin/python benchmarks/clip_text_encoders.py            # ~4 min on 2 cores
 """

@@ -1,4 +1,4 @@
-"""The token model "dalle" of a preset, trained and judged end to end — Chapter 10's targets.
+"""The token model "dalle" of a preset, trained and judged end to end — Chapter 12's targets.
 
     python benchmarks/dalle_pipeline.py --preset cpu --out runs/dalle --save   # ~13 min on 2 cores
     python benchmarks/dalle_pipeline.py --weights dalle_edu/weights/dalle_cpu  # judge a trained one

@@ -1,4 +1,4 @@
-"""Time and memory estimates for the diffusion model's ``gpu`` preset, from counted FLOPs — Chapter 11.
+"""Time and memory estimates for the diffusion model's ``gpu`` preset, from counted FLOPs — Chapter 13.
 
     TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/diffusion_estimate.py
 

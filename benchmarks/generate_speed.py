@@ -1,4 +1,4 @@
-"""How fast the shipped model draws — Chapter 6.
+"""How fast the shipped model draws — Chapter 7.
 
     python benchmarks/generate_speed.py
 

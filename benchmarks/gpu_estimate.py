@@ -1,4 +1,4 @@
-"""Time and memory estimates for the text-to-image GAN's ``gpu`` preset, from counted FLOPs — Chapter 6.
+"""Time and memory estimates for the text-to-image GAN's ``gpu`` preset, from counted FLOPs — Chapter 7.
 
     TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/gpu_estimate.py                  # cpu and gpu presets
     TF_CPP_MIN_LOG_LEVEL=3 python benchmarks/gpu_estimate.py --presets cpu    # the cpu preset only

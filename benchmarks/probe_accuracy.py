@@ -1,4 +1,4 @@
-"""Exact-match accuracy of the attribute probe on real images — the yardstick of Chapter 6.
+"""Exact-match accuracy of the attribute probe on real images — the yardstick of Chapter 7.
 
     python benchmarks/probe_accuracy.py            # train, report (about 30 s on 2 cores)
     python benchmarks/probe_accuracy.py --save     # ...and write the probe shipped in the package

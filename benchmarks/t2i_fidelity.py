@@ -1,4 +1,4 @@
-"""Caption fidelity of the text-to-image GAN against training wall time — Chapter 6.
+"""Caption fidelity of the text-to-image GAN against training wall time — Chapter 7.
 
     python benchmarks/t2i_fidelity.py                       # the cpu preset, as shipped
     python benchmarks/t2i_fidelity.py --no-aux --steps 4000 # an ablation (see --help)

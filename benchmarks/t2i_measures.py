@@ -1,4 +1,4 @@
-"""Every Chapter 9 measure for the shipped models, real renders and broken generators.
+"""Every Chapter 10 measure for the shipped models, real renders and broken generators.
 
 One table a measure must rank correctly (real renders first, every broken generator
 below them), FID and KID in two learned feature spaces (the mini-CLIP's image encoder,

@@ -1,4 +1,4 @@
-"""Milliseconds per training step of the text-to-image GAN — Chapter 6.
+"""Milliseconds per training step of the text-to-image GAN — Chapter 7.
 
     python benchmarks/t2i_step_time.py                 # cpu preset, 1 warm-up + 5 timed epochs of 50 steps
     python benchmarks/t2i_step_time.py --loss wgan-gp --n-critic 5

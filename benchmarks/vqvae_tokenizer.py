@@ -1,4 +1,4 @@
-"""How much of a picture survives the image tokenizer (VQ-VAE) — stage 1 of DALL·E (Chapter 10).
+"""How much of a picture survives the image tokenizer (VQ-VAE) — stage 1 of DALL·E (Chapter 11).
 
 Trains a tokenizer, then reconstructs 500 test renders (and 500 of the compositional
 split, colour-shape pairs the tokenizer never saw) through their 8x8 token grids and

@@ -1,4 +1,4 @@
-"""The course's top floor: ``generate``, ``train`` and ``evaluate`` in one call each — Chapter 6.
+"""The course's top floor: ``generate``, ``train`` and ``evaluate`` in one call each — Chapter 7.
 
     from dalle_edu import generate, MODELS
     images = generate(["a big red circle at the top left", "a blue circle"], seed=0)
@@ -23,20 +23,20 @@ DEFAULT_CLIP = WEIGHTS_DIR / "clip"
 
 # name -> (one-line description, model class path, shipped weights folder)
 _SHIPPED = {
-    "gan": ("text-to-image GAN (Chapter 6) conditioned on the mini-CLIP's text embedding, "
+    "gan": ("text-to-image GAN (Chapter 7) conditioned on the mini-CLIP's text embedding, "
             "trained on images and captions only, no labels", "dalle_edu.t2i:TextToImage",
             WEIGHTS_DIR / "gan_cpu"),
-    "gan-labels": ("text-to-image GAN (Chapters 6 and 7) conditioned on attributes read by a "
+    "gan-labels": ("text-to-image GAN (Chapters 7 and 8) conditioned on attributes read by a "
                    "label-trained text encoder", "dalle_edu.t2i:TextToImage", WEIGHTS_DIR / "t2i_cpu"),
-    "dalle": ("the real DALL·E, small (Chapter 10): a VQ-VAE image tokenizer and a causal "
+    "dalle": ("the real DALL·E, small (Chapters 11-12): a VQ-VAE image tokenizer and a causal "
               "transformer that writes its codes after the caption; no GAN, no labels",
               "dalle_edu.t2i:Dalle", WEIGHTS_DIR / "dalle_cpu"),
-    "diffusion": ("diffusion, today's recipe small (Chapter 11): a U-Net denoising the image "
+    "diffusion": ("diffusion, today's recipe small (Chapter 13): a U-Net denoising the image "
                   "tokenizer's latents, guided by the mini-CLIP's text tower; no GAN, no labels",
                   "dalle_edu.t2i:Diffusion", WEIGHTS_DIR / "diffusion_cpu"),
 }
 MODELS = {name: desc for name, (desc, _, _) in _SHIPPED.items()}
-# The best label-free model by the pixel measures of Chapter 11's table of every family
+# The best label-free model by the pixel measures of Chapter 13's table of every family
 # (book/benchmarks.md): "diffusion" reads test prompts and held-out colour-shape pairs
 # right most often and is as varied as the renders in what a prompt leaves free.
 DEFAULT_MODEL = "diffusion"
@@ -107,7 +107,7 @@ def generate(prompts, seed: int = 0, n_per_prompt: int = 1, model: str = DEFAULT
     prompt); a missing, corrupt or mismatched weights folder raises
     ``dalle_edu.t2i.WeightsError`` (a ``ValueError``).
 
-    ``rerank=K`` (DALL·E's last stage, Chapter 9): draw K candidates for each image and
+    ``rerank=K`` (DALL·E's last stage, Chapter 10): draw K candidates for each image and
     keep the one the shipped mini-CLIP scores highest; K times the drawing time.
 
     ``sampling``: the model's own sampling options, e.g. ``steps=10, guidance=3.0`` for
@@ -149,7 +149,7 @@ class _Sampling:
 
 
 def load_clip(weights=None):
-    """The mini-CLIP (Chapter 8): the shipped one, or yours from ``weights``; cached."""
+    """The mini-CLIP (Chapter 9): the shipped one, or yours from ``weights``; cached."""
     from dalle_edu.clip import MiniCLIP
 
     path = Path(weights) if weights is not None else DEFAULT_CLIP
@@ -227,13 +227,13 @@ def load_probe(image_size: int = 32):
 
 
 def evaluate(model: str = DEFAULT_MODEL, weights=None, n: int = 1_000, seed: int = 0) -> dict:
-    """Chapter 9's measures of a model, with the real-data floor: ``{"model": {...}, "real": {...}}``.
+    """Chapter 10's measures of a model, with the real-data floor: ``{"model": {...}, "real": {...}}``.
 
     Geometry check and probe fidelity (test prompts and held-out pairs), R-precision,
     CLIP score, FID and KID in the mini-CLIP's image space and in the probe's (``fid_probe``,
     ``kid_probe_x1000``), precision/recall, off-palette pixels, shape fit and within-prompt
     diversity (``dalle_edu.measures.measure``), for the model and for real renders of the
-    same prompts. Chapter 7's probe table (partial captions, positions covered) is
+    same prompts. Chapter 8's probe table (partial captions, positions covered) is
     ``measures.evaluate_model(load_model(model, weights), load_probe())``.
     """
     from dalle_edu import measures

@@ -1,4 +1,4 @@
-"""Callbacks for ``GAN.fit``: sample grids, exact checkpoints, a NaN guard — Chapters 3 and 6.
+"""Callbacks for ``GAN.fit``: sample grids, exact checkpoints, a NaN guard — Chapters 4 and 7.
 
 ``Checkpoint`` saves the full training state every n steps in the format of
 ``dalle_edu.checkpoint`` (which also explains how a resumed run repeats the

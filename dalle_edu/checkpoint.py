@@ -1,4 +1,4 @@
-"""The checkpoint format: save, find and restore everything a GAN's training step reads — Chapters 3 and 6.
+"""The checkpoint format: save, find and restore everything a GAN's training step reads — Chapters 4 and 7.
 
 **Exact resumption.** A checkpoint stores generator, discriminator and EMA weights,
 both optimizers' state (step counts, Adam moments), the step counter k and the
@@ -15,7 +15,7 @@ interrupted::
             callbacks=[callbacks.Checkpoint("runs/ckpt", every_n_steps=200)])
 
 Any other model opts in with ``checkpoint_groups()`` (its weights and optimizer, by
-name) and a ``step`` variable: the token transformer of Chapter 10 does, and resumes
+name) and a ``step`` variable: the token transformer of Chapter 12 does, and resumes
 the same way (``dalle_edu.t2i.train_dalle(..., resume=True)``).
 
 Checkpoints are ``ckpt-<step>.npz`` files (plain arrays + a JSON manifest of variable

@@ -1,4 +1,4 @@
-"""Checks before the first step: what ``GAN.fit`` verifies from shapes alone — Chapters 3-6.
+"""Checks before the first step: what ``GAN.fit`` verifies from shapes alone — Chapters 4-7.
 
 A wrong image size, a missing condition or a global batch that does not split over the
 replicas would otherwise fail deep inside a traced step with a TensorFlow message; here

@@ -215,7 +215,7 @@ def _evaluate(args) -> int:
     with warnings.catch_warnings():  # FID's small-n bias: the real column is the floor to read
         warnings.simplefilter("ignore", UserWarning)
         table = api.evaluate(args.model, args.weights, n=args.n)
-    print(f"Chapter 9's measures, {args.n} prompts per split (real renders: the floor)")
+    print(f"Chapter 10's measures, {args.n} prompts per split (real renders: the floor)")
     width = max(len(k) for k in table["model"]) + 2
     print(f"{'measure':<{width}}{args.model:>12}{'real':>12}")
     for k, v in table["model"].items():

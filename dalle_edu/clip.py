@@ -1,4 +1,4 @@
-"""A mini-CLIP: text and pictures in one space, learned from captions alone — Chapter 8.
+"""A mini-CLIP: text and pictures in one space, learned from captions alone — Chapter 9.
 
 CLIP (Radford et al. 2021) trains two encoders side by side on (image, caption) pairs,
 with no labels: in a batch of B pairs, each image must pick its own caption among the

@@ -1,4 +1,4 @@
-"""Diffusion's maths: noise schedules, the forward process, the v-loss, DDPM and DDIM — Chapter 11.
+"""Diffusion's maths: noise schedules, the forward process, the v-loss, DDPM and DDIM — Chapter 13.
 
 A diffusion model (Sohl-Dickstein et al. 2015; Ho et al. 2020) learns to undo a fixed
 process that buries data in Gaussian noise over T small steps. With
@@ -18,7 +18,7 @@ The ELBO reduces, step by step, to a weighted squared error on eps (Ho et al.'s
 "simple" loss drops the weights). In v's terms, ``|v^ - v|^2 = |eps^ - eps|^2 / ab_t =
 |x0^ - x0|^2 / (1 - ab_t)``: x0's error weighted by 1 + SNR, finite at both ends, where
 eps-prediction's x0 = (x_t - sqrt(1 - ab) eps^) / sqrt(ab) blows up as ab_t -> 0.
-Chapter 11 derives both and checks them in numpy.
+Chapter 13 derives both and checks them in numpy.
 
 **Sampling.** DDIM's update (Song et al. 2021) from step t to an earlier step s, with
 ``eta`` in [0, 1]::

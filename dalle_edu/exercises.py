@@ -180,7 +180,7 @@ def _check_g_loss(fn):
     return "3 batches, logits up to ±200"
 
 
-# ------------------------------------------------- Chapter 2: the gradient penalty
+# ------------------------------------------------- Chapter 3: the gradient penalty
 
 def _toy_critic():
     """C(x) = sum_i w_i x_i + c/2 ||x||^2 per example: grad = w + c x, depends on x."""
@@ -189,7 +189,7 @@ def _toy_critic():
     return lambda x: tf.reduce_sum(w * x + 0.4 * x * x, axis=[1, 2])[:, None]
 
 
-@_piece("gradient_penalty", "02", "gradient_penalty(critic, real, fake, eps) -> scalar",
+@_piece("gradient_penalty", "03", "gradient_penalty(critic, real, fake, eps) -> scalar",
         "losses.gradient_penalty")
 def _check_gradient_penalty(fn):
     from dalle_edu import losses
@@ -290,9 +290,9 @@ def _check_gan_step(fn):
     return "one step of a 3->2 G and a 2->1 D with SGD"
 
 
-# ---------------------------------------- Chapter 6: hinge + matching-aware D loss
+# ---------------------------------------- Chapter 7: hinge + matching-aware D loss
 
-@_piece("matching_d_loss", "06", "matching_d_loss(real_logits, fake_logits, wrong_logits)"
+@_piece("matching_d_loss", "07", "matching_d_loss(real_logits, fake_logits, wrong_logits)"
         " -> scalar", "GAN.discriminator_loss with the hinge loss")
 def _check_matching_d_loss(fn):
     from dalle_edu import losses
@@ -315,9 +315,9 @@ def _check_matching_d_loss(fn):
     return "4 real, fake and wrong-caption logits"
 
 
-# ----------------------------------------------------------------- Chapter 8: InfoNCE
+# ----------------------------------------------------------------- Chapter 9: InfoNCE
 
-@_piece("info_nce", "08", "info_nce(logits) -> scalar", "clip.info_nce")
+@_piece("info_nce", "09", "info_nce(logits) -> scalar", "clip.info_nce")
 def _check_info_nce(fn):
     from dalle_edu import clip
     logits = np.array([[3.0, 0.5, -1.0], [1.0, 2.0, 0.0], [2.5, -0.5, 1.5]])
@@ -336,9 +336,9 @@ def _check_info_nce(fn):
     return "an asymmetric 3 x 3 logit matrix"
 
 
-# ----------------------------------------------------------------- Chapter 9: FID
+# ----------------------------------------------------------------- Chapter 10: FID
 
-@_piece("fid", "09", "fid(feats_a, feats_b) -> float", "metrics.fid")
+@_piece("fid", "10", "fid(feats_a, feats_b) -> float", "metrics.fid")
 def _check_fid(fn):
     from dalle_edu import metrics
     rng = np.random.default_rng(9)
@@ -361,9 +361,9 @@ def _check_fid(fn):
     return "two 400 x 3 feature sets"
 
 
-# ------------------------------------------------ Chapter 10: tokens and attention
+# ------------------------------------ Chapters 11 and 12: tokens and attention
 
-@_piece("nearest_code", "10", "nearest_code(flat, codebook) -> (codes, ids)",
+@_piece("nearest_code", "11", "nearest_code(flat, codebook) -> (codes, ids)",
         "models.vqvae.nearest_code")
 def _check_nearest_code(fn):
     import tensorflow as tf
@@ -398,7 +398,7 @@ def _check_nearest_code(fn):
     return "7 vectors, 6 codes, and the straight-through gradient"
 
 
-@_piece("ema_codebook", "10", "ema_codebook(count, summed, flat, ids, decay, epsilon) -> "
+@_piece("ema_codebook", "11", "ema_codebook(count, summed, flat, ids, decay, epsilon) -> "
         "(count, summed, codebook)", "models.vqvae.ema_codebook")
 def _check_ema_codebook(fn):
     from dalle_edu.models import vqvae
@@ -439,7 +439,7 @@ def _qkv(t, d, seed):
     return [rng.normal(size=(t, d)) for _ in range(3)]
 
 
-@_piece("attention_head", "10", "attention_head(q, k, v) -> (T, d)",
+@_piece("attention_head", "12", "attention_head(q, k, v) -> (T, d)",
         "models.transformer.causal_attention")
 def _check_attention_head(fn):
     from dalle_edu.models import transformer
@@ -466,7 +466,7 @@ def _check_attention_head(fn):
     return "5 positions, width 4, and no peeking ahead"
 
 
-@_piece("kv_step", "10", "kv_step(q, k, v, cache) -> (y, cache)",
+@_piece("kv_step", "12", "kv_step(q, k, v, cache) -> (y, cache)",
         "models.transformer.causal_attention with a KV cache")
 def _check_kv_step(fn):
     import tensorflow as tf
@@ -496,9 +496,9 @@ def _check_kv_step(fn):
     return "5 positions fed one at a time equal attention over all 5"
 
 
-# ------------------------------------------------------- Chapter 11: diffusion
+# ------------------------------------------------------- Chapter 13: diffusion
 
-@_piece("q_sample", "11", "q_sample(x0, ab, eps) -> x_t", "diffusion.q_sample")
+@_piece("q_sample", "13", "q_sample(x0, ab, eps) -> x_t", "diffusion.q_sample")
 def _check_q_sample(fn):
     from dalle_edu import diffusion
     rng = np.random.default_rng(14)
@@ -514,7 +514,7 @@ def _check_q_sample(fn):
     return "3 images at three noise levels"
 
 
-@_piece("ddim_step", "11", "ddim_step(x_t, v, ab_t, ab_s) -> x_s", "diffusion.ddim_step")
+@_piece("ddim_step", "13", "ddim_step(x_t, v, ab_t, ab_s) -> x_s", "diffusion.ddim_step")
 def _check_ddim_step(fn):
     from dalle_edu import diffusion
     rng = np.random.default_rng(15)

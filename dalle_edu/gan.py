@@ -1,4 +1,4 @@
-"""``GAN(keras.Model)``: one training loop for every chapter — Chapters 2-6.
+"""``GAN(keras.Model)``: one training loop for every chapter — Chapters 2-7.
 
 Written the keras-io way (``conditional_gan.py``, ``gan_ada.py``): subclass
 ``keras.Model``, override ``compile``, ``train_step`` and ``metrics``, and ``fit()``

@@ -1,4 +1,4 @@
-"""Reading shapes-world images with geometry, no learning — Chapter 9 (judging generators).
+"""Reading shapes-world images with geometry, no learning — Chapter 10 (judging generators).
 
 A probe (``dalle_edu.probe``) is a CNN: it can be fooled, and it has its own error.
 The shapes world is simple enough to read by hand, so this module does, with numpy only:
@@ -234,7 +234,7 @@ def color_masks(images, colors: list[str], tolerance: float = TOLERANCE):
 
 
 def read(images) -> list[dict]:
-    """Read every image's attributes with geometry -> one dict per image. Chapter 9.
+    """Read every image's attributes with geometry -> one dict per image. Chapter 10.
 
     Keys: ``color``, ``shape``, ``size``, ``vpos``, ``hpos`` (the words of
     ``shapes.VALUES``; None on an image with no lit pixel), ``shape_fit`` (soft IoU with
@@ -258,7 +258,7 @@ def read(images) -> list[dict]:
 
 
 def fidelity(images, wanted: list[dict]) -> dict:
-    """Score images against the attributes their prompts name (e.g. ``parse(prompt)``). Chapter 9.
+    """Score images against the attributes their prompts name (e.g. ``parse(prompt)``). Chapter 10.
 
     ``fidelity``: share of images whose every named attribute reads back; an image with
     no lit pixel counts as wrong. ``per_attribute``: accuracy per key, over the images

@@ -1,4 +1,4 @@
-"""Image arrays as numpy sees them: the one uint8 <-> [-1, 1] conversion, grids, GIFs — Chapters 3-6.
+"""Image arrays as numpy sees them: the one uint8 <-> [-1, 1] conversion, grids, GIFs — Chapters 4-7.
 
 A GAN's generator ends in tanh, so its pictures are float32 in [-1, 1]; files, screens
 and metrics want uint8 in 0..255. ``to_uint8`` and ``to_float`` are the course's only
@@ -17,7 +17,7 @@ __all__ = ["to_uint8", "to_float", "tile", "label_rows", "save_gif"]
 
 
 def to_uint8(images):
-    """uint8 pixels from uint8 input (unchanged) or floats in [-1, 1] (the GAN's tanh range). Chapter 3.
+    """uint8 pixels from uint8 input (unchanged) or floats in [-1, 1] (the GAN's tanh range). Chapter 4.
 
     Values outside [-1, 1] are clipped and NaN becomes mid-grey, so a diverged run
     still draws.
@@ -51,7 +51,7 @@ def check_images(images, size: int, what: str) -> np.ndarray:
 
 
 def to_float(images):
-    """float32 in [-1, 1] from uint8 0..255 or from floats (already in [-1, 1], kept). Chapter 3.
+    """float32 in [-1, 1] from uint8 0..255 or from floats (already in [-1, 1], kept). Chapter 4.
 
     Other integer dtypes raise ``TypeError``: 0..255 in an int64 array and a label
     array look alike, and guessing would silently give a wrong range.
@@ -75,7 +75,7 @@ def _as_nhwc(images):
 
 
 def tile(images, nrow=None, pad=1, pad_value=255):
-    """(N, H, W[, C]) -> one uint8 image (rows*(H+pad)-pad, nrow*(W+pad)-pad, C). Chapter 3.
+    """(N, H, W[, C]) -> one uint8 image (rows*(H+pad)-pad, nrow*(W+pad)-pad, C). Chapter 4.
 
     ``nrow`` is the number of images per row (as in torchvision's ``make_grid``);
     default: a near-square grid.
@@ -92,7 +92,7 @@ def tile(images, nrow=None, pad=1, pad_value=255):
 
 
 def label_rows(grid, labels, row_height, pad=1, width=None, background=255, color=0):
-    """A grid (H, W, 3) uint8 with a text column on its left, one label per row. Chapter 6.
+    """A grid (H, W, 3) uint8 with a text column on its left, one label per row. Chapter 7.
 
     ``row_height``: pixels per row of the grid without its ``pad`` (rows start every
     ``row_height + pad`` pixels). ``width`` of the text column defaults to the longest
@@ -118,7 +118,7 @@ def label_rows(grid, labels, row_height, pad=1, width=None, background=255, colo
 
 
 def save_gif(frames, path, fps=4, scale=1):
-    """Write frames (uint8 or [-1, 1] arrays, or PIL images) as a looping GIF; returns the path. Chapter 3."""
+    """Write frames (uint8 or [-1, 1] arrays, or PIL images) as a looping GIF; returns the path. Chapter 4."""
     from PIL import Image  # lazy: only GIFs need Pillow
 
     frames = list(frames)

@@ -124,7 +124,7 @@ def gradient_penalty(critic, real, fake, seed=None, eps=None):
 
     ``critic`` is called as ``critic(x_hat)``; for a conditional critic pass a closure,
     ``lambda x: D([x, y])``. ``seed`` (an int or ``keras.random.SeedGenerator``) draws the
-    mixing weights; ``eps`` (B, 1, ..., 1) gives them instead (Chapter 2's exercise).
+    mixing weights; ``eps`` (B, 1, ..., 1) gives them instead (Chapter 3's exercise).
     Uses ``tf.GradientTape``, so it needs the TensorFlow backend.
     """
     import tensorflow as tf

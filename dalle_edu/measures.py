@@ -1,4 +1,4 @@
-"""Measuring a text-to-image model against the renders — Chapters 6, 7 and 9.
+"""Measuring a text-to-image model against the renders — Chapters 7, 8 and 10.
 
 It reads pictures with ``dalle_edu.geometry`` (pixels, no learning) and ``dalle_edu.probe``
 (a CNN trained on renders), and compares features with ``dalle_edu.metrics``.
@@ -27,7 +27,7 @@ gives every number of the chapter's table for one generator:
 ``rerank`` is DALL·E's last stage: draw k samples per prompt, keep the one the mini-CLIP
 scores highest.
 
-Chapter 7's table, for a model with ``generate(prompts, seed, n_per_prompt)`` and a probe,
+Chapter 8's table, for a model with ``generate(prompts, seed, n_per_prompt)`` and a probe,
 is ``evaluate_model`` (caption fidelity, partial captions, positions covered, diversity of
 one full prompt, ``color_purity``; helpers ``mean_pairwise_distance``, ``position_counts``);
 ``FidelityLog`` / ``GeometryLog`` take that table / the geometry check while training.
@@ -91,7 +91,7 @@ def _fill_free(wanted: list[dict], seed: int) -> list[dict]:
 
 def measure(generator, clip, probe=None, n: int = 1_000, seed: int = 0, size: int = 32,
             reference: dict | None = None) -> dict:
-    """Every measure of Chapter 9's table for one generator (see the module docstring).
+    """Every measure of Chapter 10's table for one generator (see the module docstring).
 
     ``reference``: the output of ``reference_features`` (renders of other test prompts),
     computed once and shared by all generators; built here if None. With a ``probe`` it
@@ -223,7 +223,7 @@ def position_counts(reads) -> np.ndarray:
 
 
 def evaluate_model(model, probe, n: int = 1_000, seed: int = 0) -> dict:
-    """Chapter 7's table for any model with ``generate(prompts, seed, n_per_prompt)``.
+    """Chapter 8's table for any model with ``generate(prompts, seed, n_per_prompt)``.
 
     Caption fidelity on the test and compositional splits, partial-caption fidelity,
     positions covered by 64 samples of "a red circle" (and by the GAN alone, where the
@@ -260,7 +260,7 @@ def evaluate_model(model, probe, n: int = 1_000, seed: int = 0) -> dict:
 
 
 class FidelityLog(keras.callbacks.Callback):
-    """Training-time evaluation, passed into training as a callback — Chapter 6.
+    """Training-time evaluation, passed into training as a callback — Chapter 7.
 
     Every ``every_n_epochs`` epochs, evaluates ``self.model.sampler`` (set by
     ``t2i.train``) with ``evaluate_model`` and appends a row with the step and the
@@ -287,7 +287,7 @@ class FidelityLog(keras.callbacks.Callback):
 
 
 class GeometryLog(keras.callbacks.Callback):
-    """The geometry check while training (pixels, no learning) — Chapters 6 and 10.
+    """The geometry check while training (pixels, no learning) — Chapters 7 and 12.
 
     Every ``every`` epochs (500 steps each in ``t2i.train`` and ``t2i.train_dalle``),
     draws one image for each of ``n`` test prompts and ``n`` held-out-pair prompts with

@@ -1,4 +1,4 @@
-"""Distribution and retrieval measures on feature vectors — Chapter 9 (judging generators).
+"""Distribution and retrieval measures on feature vectors — Chapter 10 (judging generators).
 
 Every function takes features a network already computed, arrays of shape (N, D); which
 network (Inception, a probe, CLIP) is the caller's choice. Numpy only.
@@ -61,7 +61,7 @@ def _sqrtm_psd(c: np.ndarray) -> np.ndarray:
 
 
 def frechet_distance(mu1, cov1, mu2, cov2) -> float:
-    """Fréchet distance between N(mu1, cov1) and N(mu2, cov2). Chapter 9.
+    """Fréchet distance between N(mu1, cov1) and N(mu2, cov2). Chapter 10.
 
     d² = ||mu1 - mu2||² + Tr(C1 + C2 - 2 (C1 C2)^{1/2}). The product C1 C2 is not
     symmetric, but Tr (C1 C2)^{1/2} = Tr (s C2 s)^{1/2} with s = C1^{1/2}, and s C2 s is
@@ -82,7 +82,7 @@ def frechet_distance(mu1, cov1, mu2, cov2) -> float:
 
 
 def fid(feats_a, feats_b) -> float:
-    """Fréchet distance between Gaussians fitted to two (N, D) feature sets. Chapter 9.
+    """Fréchet distance between Gaussians fitted to two (N, D) feature sets. Chapter 10.
 
     Needs N > D samples in each set (else the covariance is singular: ValueError) and
     warns below 10·D: FID is biased upward at small N, so compare FIDs only at equal N,
@@ -117,7 +117,7 @@ def _mmd2_unbiased(x: np.ndarray, y: np.ndarray) -> float:
 
 def kid(feats_a, feats_b, n_subsets: int = 50, subset_size: int = 1000,
         seed: int = 0) -> tuple[float, float]:
-    """Kernel inception distance: (mean, std) of unbiased MMD² over random subsets. Chapter 9.
+    """Kernel inception distance: (mean, std) of unbiased MMD² over random subsets. Chapter 10.
 
     Each subset takes ``min(subset_size, N_a, N_b)`` samples from each set without
     replacement. The std is the spread over subsets (0 when a subset is the whole set).
@@ -170,7 +170,7 @@ def _inside_any_ball(points: np.ndarray, centres: np.ndarray, radii2: np.ndarray
 
 
 def precision_recall(real_feats, fake_feats, k: int = 3) -> dict:
-    """k-NN precision and recall (Kynkäänniemi et al. 2019). Chapter 9.
+    """k-NN precision and recall (Kynkäänniemi et al. 2019). Chapter 10.
 
     Each real sample gets a ball reaching its k-th nearest real neighbour; their union
     estimates the real manifold. precision = share of fakes inside it. recall = share
@@ -188,7 +188,7 @@ def _unit_rows(x: np.ndarray) -> np.ndarray:
 
 
 def cosine_scores(image_emb, text_emb) -> np.ndarray:
-    """(N,) cosine between image i and text i. Chapter 9."""
+    """(N,) cosine between image i and text i. Chapter 10."""
     img, txt = _pair(image_emb, text_emb, ("image_emb", "text_emb"))
     if len(img) != len(txt):
         raise ValueError(f"need one text per image, got {len(img)} images and {len(txt)} texts")
@@ -196,13 +196,13 @@ def cosine_scores(image_emb, text_emb) -> np.ndarray:
 
 
 def clip_score_from_embeddings(image_emb, text_emb) -> np.ndarray:
-    """(N,) CLIP score ``100 * max(cos, 0)`` (Hessel et al. 2021). Chapter 9."""
+    """(N,) CLIP score ``100 * max(cos, 0)`` (Hessel et al. 2021). Chapter 10."""
     return 100.0 * np.maximum(cosine_scores(image_emb, text_emb), 0.0)
 
 
 def r_precision(image_emb, text_emb, n_distractors: int = 99, seed: int = 0,
                 groups=None) -> float:
-    """R-precision (R = 1) of text retrieval, the AttnGAN protocol. Chapter 9.
+    """R-precision (R = 1) of text retrieval, the AttnGAN protocol. Chapter 10.
 
     For image i, rank its own caption i among itself plus ``n_distractors`` captions drawn
     at random from the others, by cosine similarity; score = share of images whose own

@@ -1,4 +1,4 @@
-"""tf.data pipelines from the data worlds — Chapter 3 onwards (imports TensorFlow).
+"""tf.data pipelines from the data worlds — Chapter 4 onwards (imports TensorFlow).
 
 The worlds themselves (``dalle_edu.data``) and the tokenizer (``dalle_edu.text``) are
 numpy only; this module is where TensorFlow meets them.
@@ -84,7 +84,7 @@ def shapes_dataset(n: int = 10_000, batch_size: int = 64, split: str = "train", 
     """Captioned shapes -> batches of (image (B, S, S, 3) float32 in [-1, 1], ids (B, max_len) int32).
 
     ``n`` images come from ``shapes.sample(n, split, seed, size, partial)``; captions are
-    encoded with ``vocab`` (default ``text.VOCAB``). Chapter 6.
+    encoded with ``vocab`` (default ``text.VOCAB``). Chapter 7.
     """
     images, captions, _ = shapes.sample(n, split=split, seed=seed, size=size, partial=partial)
     ids = (vocab or text.VOCAB).encode(captions, max_len).reshape(len(captions), max_len)
@@ -94,7 +94,7 @@ def shapes_dataset(n: int = 10_000, batch_size: int = 64, split: str = "train", 
 def digits_dataset(batch_size: int = 64, source: str = "offline", split: str = "train",
                    seed: int = 0, size: int = 32, shuffle: bool = True, repeat: bool = False,
                    drop_remainder: bool = True) -> tf.data.Dataset:
-    """Digits -> batches of (image (B, S, S, 1) float32 in [-1, 1], label (B,) int32). Chapters 3 and 4."""
+    """Digits -> batches of (image (B, S, S, 1) float32 in [-1, 1], label (B,) int32). Chapters 4 and 5."""
     images, labels = digits.load(source, size=size, split=split, seed=seed)
     return _batched((images, labels.astype(np.int32)), batch_size, seed, shuffle, repeat,
                     drop_remainder)

@@ -96,7 +96,7 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "D_STEPS": (150, 8_000, 20_000),  # use 20_000 for a near-exact match
         "BATCH_SIZE": (256, 1_024, 2_048),
     },
-    "02": {  # a GAN on toy data
+    "02": {  # a GAN on toy data: the training step and mode collapse
         "N_DATA": (4_096, 64_000, 256_000),  # training samples drawn once per density
         "N_EVAL": (500, 2_000, 5_000),  # generated samples per snapshot / metric
         "STEPS_1D": (60, 3_000, 10_000),  # use 10_000 for a closer fit
@@ -106,9 +106,20 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "SNAP_EVERY_2D": (20, 250, 500),
         "SEEDS": ((0,), (0, 1, 2), (0, 1, 2, 3, 4)),  # collapse depends on the seed
         "HAND_STEPS": (10, 200, 500),  # hand-written train step vs GAN.fit
-        "CRITIC_STEPS": (20, 1_000, 2_000),  # 1-D gradient-penalty critic estimating W1
     },
-    "03": {  # DCGAN on digits
+    "03": {  # the Wasserstein view: W1, the critic, WGAN-GP on the ring
+        "N_DATA": (4_096, 64_000, 256_000),  # ring samples drawn once per run
+        "N_EVAL": (500, 2_000, 5_000),  # generated samples per snapshot / metric
+        "CRITIC_STEPS": (20, 1_000, 2_000),  # 1-D gradient-penalty critic estimating W1
+        "STEPS_2D": (40, 6_000, 20_000),  # G steps of each WGAN-GP run on the ring
+        "SNAP_EVERY_2D": (20, 1_000, 2_000),
+        "SEEDS": ((0,), (0, 1, 2), (0, 1, 2, 3, 4)),
+        # the paper's own toy networks (3 x 512): about 0.15 s a G step on 2 cores; the
+        # paper trains 100_000
+        "PAPER_STEPS": (20, 2_000, 20_000),
+        "PAPER_SEEDS": ((0,), (0,), (0, 1, 2)),
+    },
+    "04": {  # DCGAN on digits
         "SOURCE": ("offline", "offline", "mnist"),  # "mnist": 70k sharp 28x28 digits (needs a network)
         "BATCH_SIZE": (32, 64, 128),
         "WIDTH": (8, 32, 64),  # channels of D's first block (and of G's last); the paper used 128
@@ -118,7 +129,7 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "GRID_EVERY": (1, 5, 2),  # epochs between sample grids (the GIF's frames)
         "CKPT_EVERY": (4, 66, 1_000),  # training steps between checkpoints
     },
-    "04": {  # a label-conditional GAN
+    "05": {  # a label-conditional GAN
         "SOURCE": ("offline", "offline", "mnist"),  # "mnist": 60k sharp 28x28 digits
         "BATCH_SIZE": (32, 64, 128),
         "WIDTH": (8, 32, 64),  # channels of D's first block (and G's last)
@@ -127,37 +138,40 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "CLASSIFIER_EPOCHS": (1, 10, 3),
         "N_EVAL": (200, 1_000, 10_000),  # generated samples per variant, equal per class
     },
-    "05": {  # from words to vectors
+    "06": {  # from words to vectors
         "N_TRAIN": (2_000, 20_000, 50_000),  # training captions (a quarter of them partial)
         "N_EVAL": (400, 2_000, 5_000),  # captions per evaluation split
         "STEPS": (60, 1_500, 4_000),  # per encoder on the attribute task
         "BIND_STEPS": (60, 1_500, 3_000),  # per encoder on the two-shape binding task
     },
-    "06": {  # text to image, label-free; the model's own config is MODELS["gan"] below
+    "07": {  # text to image, label-free; the model's own config is MODELS["gan"] below
         "STEPS": (30, 2_000, 20_000),  # your own run; 4_000 (the preset's) for cleaner edges
         # the geometry check every N x 500 steps while training (0: only at the end)
         "EVAL_EVERY": (1, 1, 4),
         "EVAL_N": (32, 1_000, 2_000),  # prompts per split for the geometry check and the probe
     },
-    "07": {  # the shipped text-to-image model, used and judged (nothing is trained)
+    "08": {  # the shipped text-to-image model, used and judged (nothing is trained)
         "EVAL_N": (32, 1_000, 2_000),  # prompts per split for caption fidelity
         "N_FAIL": (32, 512, 1_024),  # samples for the failure hunt
     },
-    "08": {  # text learned from pictures: the mini-CLIP (its config is MODELS["clip"])
+    "09": {  # text learned from pictures: the mini-CLIP (its config is MODELS["clip"])
         # renders per split for R-precision and zero-shot reading; R-precision draws 99
         # distractors of *another* meaning, so n must exceed 99 + the repeats of a meaning
         # (at 100 it always fails)
         "EVAL_N": (200, 1_000, 2_000),
     },
-    "09": {  # measuring a text-to-image model (the shipped models; nothing is trained)
-        # prompts per split for every measure (R-precision: more than 100, as in "08")
+    "10": {  # measuring a text-to-image model (the shipped models; nothing is trained)
+        # prompts per split for every measure (R-precision: more than 100, as in "09")
         "EVAL_N": (200, 1_000, 2_000),
         "BIAS_N": ((64, 256), (64, 256, 1_024, 4_096), (64, 256, 1_024, 4_096)),  # FID vs N
         "RERANK_N": (100, 500, 1_000),  # prompts for the reranking curve
         "RERANK_K": ((1, 2), (1, 4, 16), (1, 4, 16)),  # candidates per prompt
     },
-    "10": {  # what DALL·E really is; the model's own config is MODELS["dalle"] below
-        # prompts per split for the held-out pairs and Results (Chapter 9's measures: >= 200)
+    "11": {  # DALL·E's stage 1, the image tokenizer; its config is MODELS["dalle"] below
+        "EVAL_N": (200, 1_000, 2_000),  # test renders through the tokenizer
+    },
+    "12": {  # DALL·E's stage 2 and 3: the transformer, sampling, reranking (MODELS["dalle"])
+        # prompts per split for the held-out pairs and Results (Chapter 10's measures: >= 200)
         "EVAL_N": (200, 1_000, 2_000),
         # the geometry check while training: prompts per split, every N x 500 steps
         "LOG_N": (16, 200, 300),
@@ -165,7 +179,7 @@ CHAPTERS: dict[str, dict[str, tuple]] = {
         "RERANK_N": (16, 200, 500),  # prompts per split for the reranking curve
         "RERANK_K": ((1, 2), (1, 4, 16), (1, 4, 16)),  # candidates per prompt
     },
-    "11": {  # diffusion; the shipped model's own config is MODELS["diffusion"] below
+    "13": {  # diffusion; the shipped model's own config is MODELS["diffusion"] below
         # the chapter's own latent run (steps); the pixel and cross-attention runs get its minutes
         "STEPS": (20, 1_500, 5_000),
         "LOG_N": (16, 200, 300),  # prompts per split, geometry check of each run
@@ -190,7 +204,7 @@ MODELS = {
         "gpu": dict(image_size=64, width=64, batch_size=128, steps=20_000, n_train=100_000,
                     ema=0.999, final_conv=True, d_stem=True),
     },
-    "gan": {  # T2IConfig of the label-free GAN (Chapter 6): the mini-CLIP's text, no labels
+    "gan": {  # T2IConfig of the label-free GAN (Chapter 7): the mini-CLIP's text, no labels
         "smoke": dict(text_encoder="clip", aux_weight=0.0, contrastive_weight=1.0,
                       n_train=1_024, steps=30, width=16, batch_size=32,
                       clip=dict(n_train=512, steps=8, batch_size=64, width=8, word_dim=16)),
@@ -202,7 +216,7 @@ MODELS = {
                     image_size=64, width=64, batch_size=128, steps=20_000, n_train=100_000,
                     ema=0.999),
     },
-    "dalle": {  # dalle_edu.t2i.DalleConfig (Chapter 10); the defaults are the shipped cpu run
+    "dalle": {  # dalle_edu.t2i.DalleConfig (Chapters 11-12); the defaults are the shipped cpu run
         "smoke": dict(n_train=512, steps=20, width=32, depth=1, heads=2, batch_size=16,
                       warmup=0, tokenizer=dict(n_train=512, steps=10, codebook_size=32, width=8)),
         "cpu": dict(),
@@ -210,7 +224,7 @@ MODELS = {
                     width=256, depth=6, heads=8, batch_size=64,
                     tokenizer=dict(steps=4_000, n_train=40_000, batch_size=64)),
     },
-    "diffusion": {  # dalle_edu.t2i.DiffusionConfig (Chapter 11); the defaults are the shipped
+    "diffusion": {  # dalle_edu.t2i.DiffusionConfig (Chapter 13); the defaults are the shipped
         # cpu run: latent diffusion on the shipped tokenizer's 8x8x32 latents, 8,000 steps
         "smoke": dict(n_train=512, steps=20, width=16, batch_size=16, warmup=0, sample_steps=4),
         "cpu": dict(),

@@ -1,10 +1,10 @@
-"""Reading shapes-world pictures with a CNN trained on real ones — Chapters 4, 6, 7 and 9.
+"""Reading shapes-world pictures with a CNN trained on real ones — Chapters 5, 7, 8 and 10.
 
 A GAN's samples can look fine and still ignore the prompt. We read them with a *probe*:
 a small CNN trained only on real images, which then reads generated ones (the other
 reader, with no learning, is ``dalle_edu.geometry``).
 
-* ``train_classifier`` / ``classify`` — one-head CNN (Chapter 4: is the digit the class
+* ``train_classifier`` / ``classify`` — one-head CNN (Chapter 5: is the digit the class
   we asked for?).
 * ``train_probe`` — five-head CNN on the shapes world (colour, shape, size, vertical and
   horizontal position). It is trained on renders of *every* combination, held-out pairs
@@ -12,7 +12,7 @@ reader, with no learning, is ``dalle_edu.geometry``).
 * ``caption_fidelity`` — share of images whose every attribute the prompt names is read
   back by the probe, and the per-attribute accuracy.
 * ``probe_features`` — the probe's last shared layer on the unit sphere: a second learned
-  feature space for FID and KID (Chapter 9).
+  feature space for FID and KID (Chapter 10).
 
 What a model is measured by, with these readers, is ``dalle_edu.measures``.
 """
@@ -40,7 +40,7 @@ def _cnn_trunk(inputs, width: int):
 
 
 def build_classifier(image_size: int, channels: int, num_classes: int, width: int = 16):
-    """A small CNN with one softmax head (logits). Chapter 4."""
+    """A small CNN with one softmax head (logits). Chapter 5."""
     import keras
     from keras import layers
 
@@ -97,7 +97,7 @@ class Probe:
 
 
 def probe_features(probe: Probe, images, batch_size: int = 256) -> np.ndarray:
-    """The probe's feature space for FID and KID (Chapter 9): ``Probe.features`` on the unit
+    """The probe's feature space for FID and KID (Chapter 10): ``Probe.features`` on the unit
     sphere, float32 (N, 128), like the mini-CLIP's image embeddings.
 
     Why normalise: on renders the raw activations have norm about 90, so KID's kernel
@@ -131,7 +131,7 @@ def probe_data(n: int, seed: int, size: int):
 
 def train_probe(size: int = 32, n: int = 30_000, epochs: int = 8, batch_size: int = 128,
                 seed: int = 0, verbose: int = 0) -> Probe:
-    """Train the five-head probe on real renders. Chapters 6 and 7 report its exact-match.
+    """Train the five-head probe on real renders. Chapters 7 and 8 report its exact-match.
 
     Defaults: 0.9995 exact-match on 4,000 real `test` and `compositional` images after
     about 30 s on 2 CPU cores (see benchmarks/probe_accuracy.py).

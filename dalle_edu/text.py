@@ -1,4 +1,4 @@
-"""Words in, numbers out: vocabulary, tokenizer and prompt parsing — Chapter 5. Numpy only.
+"""Words in, numbers out: vocabulary, tokenizer and prompt parsing — Chapter 6. Numpy only.
 
 The vocabulary is not a hand-written list: it is every word the shapes world's caption
 templates and synonym tables (``dalle_edu.data.shapes``) can produce, so a caption can
@@ -194,7 +194,7 @@ def parse(prompt: str) -> dict:
 
 
 class Prompt(NamedTuple):
-    """A prompt parsed once — Chapter 6. Pass this value down; never re-derive it.
+    """A prompt parsed once — Chapter 7. Pass this value down; never re-derive it.
 
     text: the prompt as typed; attrs: what ``parse`` read (only the keys it names);
     ids: its token ids (MAX_TOKENS,) int32, padded with 0.

@@ -1,4 +1,4 @@
-"""One way every model trains, saves and resumes — the GANs (Chapters 3-6), the token model (Chapter 10).
+"""One way every model trains, saves and resumes — the GANs (Chapters 4-7), the token model (Chapter 12).
 
 Two layers, each written once:
 

@@ -1,4 +1,4 @@
-"""Sliders and prompt boxes that also work on paper — Chapters 1 and 7.
+"""Sliders and prompt boxes that also work on paper — Chapters 1 and 8.
 
 A notebook slider needs a live kernel; the course book is built from stored outputs
 without one. ``slider_with_static`` therefore shows two things for one plotting function:
@@ -128,7 +128,7 @@ def _show(fig):
         plt.close(fig)
 
 
-# --- text-to-image playgrounds (Chapter 7) ------------------------------------------------
+# --- text-to-image playgrounds (Chapter 8) ------------------------------------------------
 # Each takes any model with ``generate(prompts, seed, n_per_prompt, ...)``: live in
 # JupyterLab / Colab, and a static figure of a few fixed settings for the book.
 

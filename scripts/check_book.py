@@ -71,7 +71,7 @@ WINDOW_SIZE = (1280, 2400)  # px; the viewport every page is laid out, measured 
 WIDE_TOLERANCE_PX = 1  # an element may reach this far past the column (sub-pixel rounding)
 # A picture in an output must be shown at least this fraction of its file's width. The
 # theme gives <img> max-width: 100%, so a figure wider than the column is scaled down to it
-# (Chapter 7's 1,489-px strip of 32-px pictures was shown 44 px high at a 688-px column).
+# (Chapter 8's 1,489-px strip of 32-px pictures was shown 44 px high at a 688-px column).
 IMAGE_MIN_SCALE = 0.98
 
 # --- what a reader must never see -------------------------------------------------

@@ -100,7 +100,7 @@ def test_the_command_hides_tensorflows_native_start_up_lines(tmp_path):
         "no 'purple'; its colours are: red, green, blue, yellow, magenta, cyan, white, orange"]
 
 
-# --- Chapters 8 and 9: training the mini-CLIP, reranking, the measures table ---------------------
+# --- Chapters 9 and 10: training the mini-CLIP, reranking, the measures table ---------------------
 
 def test_generate_with_rerank_writes_a_picture(tmp_path, capsys):
     png = tmp_path / "g.png"
@@ -148,7 +148,7 @@ def test_train_set_overrides_the_config_and_rejects_bad_keys(tmp_path, capsys):
 def test_evaluate_prints_every_measure_beside_real_renders(capsys):
     assert cli.main(["evaluate", "--model", "gan-labels", "-n", "200"]) == 0
     out = capsys.readouterr().out
-    second = out.split("Chapter 9's measures")[1].strip().splitlines()
+    second = out.split("Chapter 10's measures")[1].strip().splitlines()
     header = second[1].split()
     assert header == ["measure", "gan-labels", "real"]
     rows = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in second[2:]}

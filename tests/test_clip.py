@@ -1,4 +1,4 @@
-"""The mini-CLIP and the label-free text-to-image GAN (Chapters 8 and 6): the loss against its closed
+"""The mini-CLIP and the label-free text-to-image GAN (Chapters 9 and 7): the loss against its closed
 forms, what the shipped mini-CLIP reads, files and errors, and a GAN trained with no labels."""
 
 import json

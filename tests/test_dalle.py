@@ -1,4 +1,4 @@
-"""The token model "dalle" (Chapter 10): config, training, determinism, files, exact resume, errors."""
+"""The token model "dalle" (Chapters 11-12): config, training, determinism, files, exact resume, errors."""
 
 import json
 import shutil

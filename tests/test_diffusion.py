@@ -1,4 +1,4 @@
-"""Diffusion (Chapter 11): the maths against closed forms, the U-Net, the model and its errors."""
+"""Diffusion (Chapter 13): the maths against closed forms, the U-Net, the model and its errors."""
 
 import json
 

@@ -166,15 +166,9 @@ def test_intro_shows_each_chapters_words_reading_and_run_time_as_stored():
                        "`python scripts/chapter_times.py`:\n" + "\n".join(stale))
 
 
-# Chapters 2 and 10 hold two class sessions each until they are split in two.
-TOO_LONG_FOR_NOW = {"02", "10"}
-
-
 @pytest.mark.parametrize("path", sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")),
                          ids=lambda p: p.stem)
-def test_a_chapter_is_one_class_session(path, request):
+def test_a_chapter_is_one_class_session(path):
     times = _chapter_times()
-    if path.name[:2] in TOO_LONG_FOR_NOW:
-        request.applymarker(pytest.mark.xfail(strict=True, reason="to be split in two"))
     words = times.prose_words(json.loads(path.read_text(encoding="utf-8")))
     assert words <= times.MAX_WORDS, f"{path.name}: {words:,} words of prose (at most {times.MAX_WORDS:,})"

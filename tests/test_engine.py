@@ -1,5 +1,5 @@
 """One training engine (issue 8): the text-to-image GAN trains through ``GAN.train_step``'s
-hooks, so every loss gets its gradient penalty and ``n_critic`` — Chapters 2 and 6."""
+hooks, so every loss gets its gradient penalty and ``n_critic`` — Chapters 3 and 7."""
 
 import ast
 from pathlib import Path
@@ -50,7 +50,7 @@ def test_the_penalty_changes_the_discriminator_only_when_the_loss_has_one(loss):
 
 
 def test_the_package_has_one_train_step_per_objective():
-    """Every GAN (Chapters 2-7) trains with GAN.train_step; the diffusion model's v-loss has
+    """Every GAN (Chapters 2-8) trains with GAN.train_step; the diffusion model's v-loss has
     the one other step (the token model and the tokenizer use Keras's own)."""
     found = sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
                    for node in ast.walk(ast.parse(p.read_text()))

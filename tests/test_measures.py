@@ -1,4 +1,4 @@
-"""Judging generators (Chapter 9): every measure read against real renders, each deliberately
+"""Judging generators (Chapter 10): every measure read against real renders, each deliberately
 broken generator caught by the measures that should catch it, CLIP reranking and the API."""
 
 import re
@@ -158,7 +158,7 @@ def test_probe_space_fid_and_kid_rank_blur_below_renders(real_probe, clip, probe
     assert blurred["kid_probe_x1000"] > real_probe["kid_probe_x1000"] + 0.1  # 0.10 vs -0.04
 
 
-@pytest.mark.parametrize("chapter", ["08", "09"])
+@pytest.mark.parametrize("chapter", ["09", "10"])
 @pytest.mark.parametrize("preset", presets.NAMES)
 def test_every_preset_measures_enough_prompts_for_r_precision(preset, chapter):
     """R-precision draws 99 distractors of another meaning: n = 100 is never enough here."""

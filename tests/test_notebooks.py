@@ -239,17 +239,18 @@ def test_no_cell_reads_a_file_pip_install_does_not_bring(path):
 # per cent), or be set in its code. Solutions (<details>), maths and `code` are skipped.
 # Cited papers' figures, which no output can print, are listed here with their source.
 CITED = {
-    "03": {"60,000": "MNIST's training set", "1,797": "scikit-learn's digits"},
-    "04": {"1,797": "scikit-learn's digits", "2,048": "Inception's feature width"},
-    "06": {},
-    "08": {"1,024": "CLIP's ...", "400": "CLIP's pairs (millions)"},
-    "09": {"2,048": "Inception-v3's pool features (Heusel et al. 2017)",
+    "04": {"60,000": "MNIST's training set", "1,797": "scikit-learn's digits"},
+    "05": {"1,797": "scikit-learn's digits", "2,048": "Inception's feature width"},
+    "07": {},
+    "09": {"1,024": "CLIP's ...", "400": "CLIP's pairs (millions)"},
+    "10": {"2,048": "Inception-v3's pool features (Heusel et al. 2017)",
            "10,000": "the FID sample size of Heusel et al.",
            "50,000": "the FID sample size of Brock et al. / Karras et al."},
-    "10": {"1,024": "DALL·E's image tokens (32 x 32)", "8,192": "DALL·E's codebook",
+    "11": {"1,024": "DALL·E's image tokens (32 x 32)", "8,192": "DALL·E's codebook",
            "16,384": "DALL·E's BPE vocabulary", "1,280": "DALL·E's sequence length",
            "6.6": "DALL·E's KL weight (Ramesh et al. 2021)"},
-    "11": {"3,072": "the pixels of a 32 x 32 x 3 image", "7.5": "Stable Diffusion's "
+    "12": {"1,280": "DALL·E's sequence length", "1,024": "DALL·E's image tokens (32 x 32)"},
+    "13": {"3,072": "the pixels of a 32 x 32 x 3 image", "7.5": "Stable Diffusion's "
            "default guidance scale"},
 }
 _PROSE_NUMBER = re.compile(r"(?<![\w.$\\^_{/-])(\d+\.\d+|\d{1,3}(?:,\d{3})+)(?![\w.]*\d)")

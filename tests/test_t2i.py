@@ -1,4 +1,4 @@
-"""The text-to-image GAN (Chapter 6): config, text encoder, training, files, errors."""
+"""The text-to-image GAN (Chapter 7): config, text encoder, training, files, errors."""
 
 import json
 import shutil

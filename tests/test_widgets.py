@@ -93,7 +93,7 @@ def test_bad_arguments_raise_clear_errors(kwargs, error, match):
         slider_with_static(**args)
 
 
-# --- the text-to-image playgrounds (Chapter 6) ------------------------------------------
+# --- the text-to-image playgrounds (Chapter 7) ------------------------------------------
 
 @pytest.fixture(scope="module")
 def shipped():

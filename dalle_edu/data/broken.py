@@ -1,4 +1,4 @@
-"""Deliberately broken "generators" for the shapes world — Chapter 9 (judging generators).
+"""Deliberately broken "generators" for the shapes world — Chapter 10 (judging generators).
 
 A measure earns trust when it ranks generators whose faults we know. Each function here
 draws with ``shapes.render`` and breaks exactly one thing:
@@ -57,22 +57,22 @@ def _with_others(attrs, keys: tuple, seed: int, size: int, stream: int) -> np.nd
 
 
 def colour_blind(attrs, seed: int = 0, size: int = 32) -> np.ndarray:
-    """Right shape, size and position; a random other colour. Chapter 9."""
+    """Right shape, size and position; a random other colour. Chapter 10."""
     return _with_others(attrs, ("color",), seed, size, stream=2_001)
 
 
 def shape_blind(attrs, seed: int = 0, size: int = 32) -> np.ndarray:
-    """A random other shape; colour, size and position right. Chapter 9."""
+    """A random other shape; colour, size and position right. Chapter 10."""
     return _with_others(attrs, ("shape",), seed, size, stream=2_002)
 
 
 def position_shuffled(attrs, seed: int = 0, size: int = 32) -> np.ndarray:
-    """Right colour, shape and size; another row and another column. Chapter 9."""
+    """Right colour, shape and size; another row and another column. Chapter 10."""
     return _with_others(attrs, ("vpos", "hpos"), seed, size, stream=2_003)
 
 
 def collapsed(attrs, seed: int = 0, size: int = 32) -> np.ndarray:
-    """Mode collapse: every sample of the same prompt is the same image. Chapter 9.
+    """Mode collapse: every sample of the same prompt is the same image. Chapter 10.
 
     ``seed`` is ignored. Each distinct prompt is filled and rendered with a seed taken
     from its own words (a CRC32), so the image does not depend on the batch either.
@@ -98,7 +98,7 @@ def _box_blur(x: np.ndarray) -> np.ndarray:
 
 
 def blurred(attrs, seed: int = 0, size: int = 32) -> np.ndarray:
-    """Right attributes, soft edges: a render box-blurred twice (3 x 3). Chapter 9."""
+    """Right attributes, soft edges: a render box-blurred twice (3 x 3). Chapter 10."""
     full = _fill(attrs, np.random.default_rng([int(seed), 2_005]))
     x = render(full, seed=seed, size=size).astype(np.float32)
     return np.clip(np.rint(_box_blur(_box_blur(x))), 0, 255).astype(np.uint8)

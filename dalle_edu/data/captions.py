@@ -1,4 +1,4 @@
-"""The caption grammar of the shapes world: templates, synonyms, paraphrases — Chapter 5. Numpy only.
+"""The caption grammar of the shapes world: templates, synonyms, paraphrases — Chapter 6. Numpy only.
 
 Every word a caption can use comes from these tables; ``dalle_edu.text`` builds its
 vocabulary and parser from them, so captioning and parsing cannot drift apart.
@@ -122,7 +122,7 @@ def _paraphrase(attr: dict, keys, u, canonical: bool = False) -> str:
 
 
 def caption(attr: dict) -> str:
-    """The canonical caption: "a big red circle at the top left". Chapter 5.
+    """The canonical caption: "a big red circle at the top left". Chapter 6.
 
     Names the keys ``attr`` has (color and shape are required; size optional; vpos and
     hpos together or not at all). Middle-center reads "in the center".
@@ -132,7 +132,7 @@ def caption(attr: dict) -> str:
 
 
 def paraphrase(attr: dict, rng=None, keys=None) -> str:
-    """A random caption of ``attr`` from the templates and synonyms. Chapter 5.
+    """A random caption of ``attr`` from the templates and synonyms. Chapter 6.
 
     ``rng``: a ``np.random.Generator`` or a seed. ``keys``: the attributes to mention
     (default: all keys ``attr`` has); color and shape always, vpos/hpos together.

@@ -1,4 +1,4 @@
-"""Real handwritten digits, offline first — Chapter 3 (DCGAN) and Chapter 4 (label-conditional GAN).
+"""Real handwritten digits, offline first — Chapter 4 (DCGAN) and Chapter 5 (label-conditional GAN).
 
 ``load("offline")`` needs no network: scikit-learn's bundled 8x8 digits (1,797 images),
 upscaled to ``size``. ``load("mnist")`` / ``load("fashion_mnist")`` download through
@@ -92,7 +92,7 @@ def _online(source: str):
 
 def load(source: str = "offline", size: int = 32, split: str = "train", seed: int | None = 0,
          as_float: bool = False, return_info: bool = False):
-    """Digits -> ``(images, labels)``. Chapters 3 and 4.
+    """Digits -> ``(images, labels)``. Chapters 4 and 5.
 
     images: (n, size, size, 1) uint8 in 0..255 (float32 in [-1, 1] with ``as_float``);
     labels: (n,) int64. ``split``: "train", "test" or "all" (offline: a fixed 80/20 split;

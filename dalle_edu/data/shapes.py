@@ -1,4 +1,4 @@
-"""The captioned-shapes world — Chapter 5 (data for text-to-image) and every chapter after.
+"""The captioned-shapes world — Chapter 6 (data for text-to-image) and every chapter after.
 
 One filled, flat-coloured shape on a black square canvas, with a caption in natural
 language. The exact spec is the book's page The shapes world (``book/shapes_world.md``);
@@ -141,7 +141,7 @@ def _check_size(size):
 
 
 def render(attrs, seed: int = 0, size: int = 32) -> np.ndarray:
-    """Draw the given attribute dicts -> (n, size, size, 3) uint8. Chapter 5.
+    """Draw the given attribute dicts -> (n, size, size, 3) uint8. Chapter 6.
 
     ``attrs`` is a list of dicts (a single dict counts as a list of one; the result is
     always a batch). A partial dict, e.g. ``{"color": "red", "shape": "circle"}``, has
@@ -165,7 +165,7 @@ def render(attrs, seed: int = 0, size: int = 32) -> np.ndarray:
 
 def sample(n: int, split: str = "train", seed: int = 0, size: int = 32,
            partial: float | None = None, return_mentioned: bool = False):
-    """Draw ``n`` captioned images -> ``(images, captions, attrs)``. Chapter 5.
+    """Draw ``n`` captioned images -> ``(images, captions, attrs)``. Chapter 6.
 
     images: (n, size, size, 3) uint8; captions: list of paraphrased captions;
     attrs: list of dicts with all five keys, the attributes actually drawn.

@@ -1,4 +1,4 @@
-"""Toy densities with exact pdfs — Chapters 1–2 (the GAN game in 1-D, mode collapse in 2-D).
+"""Toy densities with exact pdfs — Chapters 1–3 (the GAN game in 1-D, mode collapse in 2-D).
 
 Mixtures of isotropic Gaussians whose density is known in closed form, so a chapter can
 plot a generator's samples against the truth and count the modes it found::
@@ -169,7 +169,7 @@ def collapse_report(samples, mixture: GaussianMixture, radius: float | None = No
 
 
 def wasserstein1_1d(a, b) -> float:
-    """Exact W1 between two 1-D empirical distributions — Chapter 2.
+    """Exact W1 between two 1-D empirical distributions — Chapter 3.
 
     W1 = integral over x of |F_a(x) - F_b(x)|, the area between the two step CDFs; for
     equal sizes it is mean |sort(a) - sort(b)| (match the i-th smallest with the i-th).

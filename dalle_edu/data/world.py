@@ -1,4 +1,4 @@
-"""The shapes world's facts: palette, shapes, sizes, positions, splits — Chapter 5. Numpy only.
+"""The shapes world's facts: palette, shapes, sizes, positions, splits — Chapter 6. Numpy only.
 
 The exact spec is the book's page The shapes world (``book/shapes_world.md``).
 ``dalle_edu.data.shapes`` renders scenes from these facts and ``dalle_edu.data.captions``

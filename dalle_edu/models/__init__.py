@@ -1,11 +1,11 @@
-"""Generators, discriminators, conditioning blocks and the token transformer — Chapters 1-6, 10.
+"""Generators, discriminators, conditioning blocks and the token transformer — Chapters 1-7, 11-12.
 
 * ``mlp``: tiny Dense G/D for toy densities;
 * ``dcgan``: convolutional G/D for 32x32 and 64x64 images;
 * ``conditioning``: concatenation, projection discriminator, FiLM / conditional BatchNorm;
-* ``transformer``: the causal transformer over [caption | image codes] of DALL·E (Chapter 10);
+* ``transformer``: the causal transformer over [caption | image codes] of DALL·E (Chapter 12);
 * ``vqvae``: the discrete image tokenizer's pieces — encoder, EMA vector quantizer, decoder
-  (Chapter 10); the trainable model is ``dalle_edu.image_tokenizer.VQVAE``.
+  (Chapter 11); the trainable model is ``dalle_edu.image_tokenizer.VQVAE``.
 
 Every builder returns a functional ``keras.Model`` called as ``G(z)`` / ``D(x)``, or
 ``G([z, y])`` / ``D([x, y])`` when conditional — the convention ``dalle_edu.GAN`` uses.

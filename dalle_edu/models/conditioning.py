@@ -1,4 +1,4 @@
-"""Conditioning blocks: how a label or a text vector steers G and D — Chapters 4 and 6.
+"""Conditioning blocks: how a label or a text vector steers G and D — Chapters 5 and 7.
 
 Three ways to feed a condition ``y`` to the networks, each a few lines:
 
@@ -130,7 +130,7 @@ class ConditionalBatchNorm(layers.Layer):
 
     ``ConditionalBatchNorm()([x, e], training=...)``: plain BatchNorm learns one gamma
     and beta per channel; here they are functions of the condition, so the same
-    convolution weights can draw a different class or caption (Chapter 6).
+    convolution weights can draw a different class or caption (Chapter 7).
     """
 
     def __init__(self, momentum=0.9, epsilon=1e-5, **kwargs):
@@ -157,7 +157,7 @@ class ConditionalBatchNorm(layers.Layer):
 
 
 def spectral(layer, power_iterations: int = 1):
-    """``layer`` with spectral normalisation (Miyato et al. 2018) — Chapter 2.
+    """``layer`` with spectral normalisation (Miyato et al. 2018) — Chapter 3.
 
     Keras's ``SpectralNormalization`` divides the kernel by an estimate of its largest
     singular value, refined by ``power_iterations`` steps of power iteration per training

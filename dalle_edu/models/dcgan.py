@@ -1,4 +1,4 @@
-"""DCGAN generator and discriminator (Radford et al. 2016), optionally conditional — Chapters 3, 4, 6.
+"""DCGAN generator and discriminator (Radford et al. 2016), optionally conditional — Chapters 4, 5, 7.
 
 The DCGAN recipe, as the paper lists it:
 
@@ -61,8 +61,8 @@ def dcgan_generator(latent_dim=100, image_size=32, channels=1, width=64, num_cla
                     name="dcgan_generator"):
     """DCGAN generator: noise (and condition) -> (B, image_size, image_size, channels) in [-1, 1].
 
-    ``conditioning="concat"`` appends the condition's embedding to z (Chapter 4);
-    ``"film"`` replaces every BatchNorm by a conditional BatchNorm (Chapter 6).
+    ``conditioning="concat"`` appends the condition's embedding to z (Chapter 5);
+    ``"film"`` replaces every BatchNorm by a conditional BatchNorm (Chapter 7).
     ``final_conv=True`` ends G as SNGAN's and BigGAN's generators do: the last upsampling
     makes ``width // 2`` feature maps at full resolution (normalised, ReLU), and a 3x3
     convolution turns them into pixels. DCGAN's last layer instead writes each pixel
@@ -115,12 +115,12 @@ def dcgan_discriminator(image_size=32, channels=1, width=64, num_classes=None, c
     """DCGAN discriminator: image (and condition) -> (B, 1) logit (raw score, no sigmoid).
 
     ``conditioning="concat"`` tiles an ``embed_dim``-wide condition embedding over the
-    image as extra channels (Chapter 4); ``"projection"`` adds ``<embed(y), phi(x)>`` to
-    the output (Miyato & Koyama 2018, Chapter 4). ``aux_outputs=K`` adds a second output,
+    image as extra channels (Chapter 5); ``"projection"`` adds ``<embed(y), phi(x)>`` to
+    the output (Miyato & Koyama 2018, Chapter 5). ``aux_outputs=K`` adds a second output,
     (B, K) classification logits read from the same features (the auxiliary classifier
-    of AC-GAN / TAC-GAN, Chapter 6): the model then returns ``[logit, aux_logits]``.
+    of AC-GAN / TAC-GAN, Chapter 7): the model then returns ``[logit, aux_logits]``.
     ``spectral_norm=True`` divides every weight matrix by its largest singular value
-    (Miyato et al. 2018, one power iteration per step; Chapter 2), which makes D
+    (Miyato et al. 2018, one power iteration per step; Chapter 3), which makes D
     1-Lipschitz layer by layer — the alternative to a gradient penalty.
     ``stem=True`` starts D as SNGAN's does, with a 3x3 convolution at full resolution
     (``width // 2`` maps) before the first downsampling, so that one-pixel detail (a

@@ -1,4 +1,4 @@
-"""Multi-layer-perceptron G and D for toy data (1-D and 2-D densities, tiny images) — Chapters 1-2.
+"""Multi-layer-perceptron G and D for toy data (1-D and 2-D densities, tiny images) — Chapters 1-3.
 
 The smallest GAN that still teaches everything: a few Dense layers, trained in
 seconds on a 2-D mixture of Gaussians, where you can *see* mode collapse.

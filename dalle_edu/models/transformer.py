@@ -72,7 +72,7 @@ def causal_attention(q, k, v, dropout=None):
     """softmax(q k^T / sqrt(d), causal) v for queries (..., T, d), keys/values (..., P + T, d).
 
     The T queries are the *last* T of the P + T positions (P > 0 when keys come from a KV
-    cache): query i sits at P + i and sees keys j <= P + i. Chapter 10 writes one head.
+    cache): query i sits at P + i and sees keys j <= P + i. Chapter 12 writes one head.
     """
     t, pt = ops.shape(q)[-2], ops.shape(k)[-2]
     p = pt - t  # P, how many positions precede the new ones

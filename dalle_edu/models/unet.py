@@ -1,4 +1,4 @@
-"""A small U-Net that predicts v from (x_t, t, caption) — Chapter 11's denoiser.
+"""A small U-Net that predicts v from (x_t, t, caption) — Chapter 13's denoiser.
 
 Ho et al.'s (2020) network, small: residual blocks with GroupNorm, a time embedding
 added to every block, one stride-2 step down and up again with skip connections, and

@@ -105,7 +105,7 @@ def nearest_code(flat, codebook):
     """Vectors (M, D), codebook (K, D) -> (straight-through codes (M, D), ids (M,) int32).
 
     ``ids`` = argmin_j ||z - e_j||^2; the codes are e_ids forward, and pass the gradient
-    to ``flat`` unchanged (z + sg(e - z)). Chapter 10 writes it; the layer below uses it.
+    to ``flat`` unchanged (z + sg(e - z)). Chapter 11 writes it; the layer below uses it.
     """
     ids = ops.cast(ops.argmin(squared_distances(flat, codebook), axis=1), "int32")
     q = ops.take(codebook, ids, axis=0)

@@ -1,16 +1,16 @@
-"""Text-to-image models on the shapes world, one module per family — Chapters 6 and 10.
+"""Text-to-image models on the shapes world, one module per family — Chapters 7 and 12.
 
 Three families, each answering ``generate / save / load``:
 
-* **GANs** (Chapter 6), in the spirit of Reed et al. (2016): ``LabelGAN`` (model
+* **GANs** (Chapter 7), in the spirit of Reed et al. (2016): ``LabelGAN`` (model
   ``"gan-labels"``, conditioned on an attribute encoder trained with labels) and
   ``CaptionGAN`` (model ``"gan"``, conditioned on the mini-CLIP's text tower: no labels).
   ``condition`` — the (B, 23) attribute vector; ``encoder`` — the encoder that writes it;
   ``config`` — ``T2IConfig``; ``gan`` — both GANs, ``build_gan``, ``make_dataset``;
   ``model`` — ``TextToImage``, the trained model; ``training`` — ``train``, resumable.
-* **The token model** (Chapter 10), OpenAI's DALL·E small: ``dalle`` — ``Dalle``, an image
+* **The token model** (Chapters 11-12), OpenAI's DALL·E small: ``dalle`` — ``Dalle``, an image
   tokenizer + a token transformer; ``dalle_training`` — ``train_dalle``, its two stages.
-* **Diffusion** (Chapter 11), today's recipe small: ``diffusion`` — ``Diffusion``, a U-Net
+* **Diffusion** (Chapter 13), today's recipe small: ``diffusion`` — ``Diffusion``, a U-Net
   guided by the mini-CLIP's text tower, in the tokenizer's latents; ``diffusion_training``
   — ``train_diffusion``.
 

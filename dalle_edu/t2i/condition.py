@@ -1,4 +1,4 @@
-"""The condition vector the text-to-image GAN draws from — Chapter 6. Numpy only.
+"""The condition vector the text-to-image GAN draws from — Chapter 7. Numpy only.
 
 The text encoder reads a prompt as one probability distribution per attribute; the
 condition is those five distributions side by side, (B, COND_DIM) = (B, 23)::

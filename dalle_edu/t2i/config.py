@@ -1,4 +1,4 @@
-"""``T2IConfig``: everything that defines a text-to-image GAN run — Chapter 6.
+"""``T2IConfig``: everything that defines a text-to-image GAN run — Chapter 7.
 
 The defaults are the shipped ``"gan-labels"`` run; each preset's recipe lives in one
 place, ``dalle_edu.presets.MODELS`` (nanoGPT's one config per model). Every field is
@@ -36,7 +36,7 @@ class T2IConfig(configs.Config):
     d_stem: bool = False
     # what turns a caption into G's condition: "labels" — the attribute encoder, trained on
     # the world's labels (model "gan-labels"); "clip" — a mini-CLIP's text tower, learned
-    # from (image, caption) pairs alone (model "gan", Chapter 6: no labels anywhere)
+    # from (image, caption) pairs alone (model "gan", Chapter 7: no labels anywhere)
     text_encoder: str = field("labels", choices=("labels", "clip"))
     clip: dict | None = None  # the mini-CLIP's ClipConfig (text_encoder "clip"), kept with the model
     # optimisation: Adam(lr, beta_1=0, beta_2=0.9) for G and D, constant rate

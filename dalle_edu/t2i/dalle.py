@@ -1,4 +1,4 @@
-"""``Dalle``: the real DALL·E, small — an image tokenizer and a token transformer — Chapter 10.
+"""``Dalle``: the real DALL·E, small — an image tokenizer and a token transformer — Chapters 11-12.
 
 DALL·E (Ramesh et al. 2021) is not a GAN. It is two models trained one after the other,
 and a third that picks among their samples::

@@ -1,4 +1,4 @@
-"""Training the token model end to end, resumable — Chapter 10 and ``dalle-edu train --model dalle``.
+"""Training the token model end to end, resumable — Chapter 12 and ``dalle-edu train --model dalle``.
 
     model = train_dalle(DalleConfig.for_preset("cpu"), "runs/dalle")          # stage 1, then 2
     model = train_dalle(config, "runs/dalle", resume=True)                    # after an interruption

@@ -1,4 +1,4 @@
-"""``Diffusion``: text-to-image the way it is done today, small — Chapter 11.
+"""``Diffusion``: text-to-image the way it is done today, small — Chapter 13.
 
 A U-Net (``models.unet``) learns to take noise off; the caption reaches it through the
 mini-CLIP's text tower (learned from pictures, no labels); classifier-free guidance

@@ -1,4 +1,4 @@
-"""Training the diffusion model, resumable — Chapter 11 and ``dalle-edu train --model diffusion``.
+"""Training the diffusion model, resumable — Chapter 13 and ``dalle-edu train --model diffusion``.
 
     model = train_diffusion(DiffusionConfig.for_preset("cpu"), "runs/diffusion", clip=..., tokenizer=...)
     model = train_diffusion(config, "runs/diffusion", resume=True)      # after an interruption

@@ -1,4 +1,4 @@
-"""The text encoder of the simple DALL·E: a bag of word vectors with linear heads — Chapter 6.
+"""The text encoder of the simple DALL·E: a bag of word vectors with linear heads — Chapter 7.
 
 Word embeddings are *summed* over the prompt, then linear heads read the five attributes,
 with an extra "unsaid" class for size and position. A sum of word vectors followed by

@@ -1,4 +1,4 @@
-"""The two text-to-image GANs: ``GAN`` plus the terms text needs — Chapter 6.
+"""The two text-to-image GANs: ``GAN`` plus the terms text needs — Chapter 7.
 
 Both: a DCGAN generator with conditional BatchNorm (FiLM) from the condition vector, and
 a DCGAN discriminator with a projection head (Miyato & Koyama 2018) and a second head;
@@ -48,7 +48,7 @@ def aux_loss(aux_logits, labels, mask=None):
 
 
 class LabelGAN(GAN):
-    """``GAN`` conditioned on the attribute encoder, with TAC-GAN's auxiliary classifier (Chapter 6).
+    """``GAN`` conditioned on the attribute encoder, with TAC-GAN's auxiliary classifier (Chapter 7).
 
     D returns ``[logit (B, 1), aux_logits (B, 20)]`` (or the logit alone when
     ``aux_weight`` is 0): D learns to name the attributes of real images, and G is
@@ -78,7 +78,7 @@ class LabelGAN(GAN):
 
 
 class CaptionGAN(GAN):
-    """A text-to-image GAN that never sees a label — Chapter 6 (model ``"gan"``).
+    """A text-to-image GAN that never sees a label — Chapter 7 (model ``"gan"``).
 
     Batches are ``(images, caption embeddings)``: what real data offers. Besides the
     projection head and the matching-aware term, D has a second head that embeds
@@ -142,7 +142,7 @@ def build_gan(config: T2IConfig, D=None, g_optimizer=None, d_optimizer=None, jit
 
     Call it inside ``strategy.scope()`` to train on several devices (book: "Several
     devices"). ``gan_class``: a subclass of that class with a term of your own (its
-    ``extra_g_loss`` / ``extra_d_loss`` hooks, Chapter 7's exercises). ``D`` and the
+    ``extra_g_loss`` / ``extra_d_loss`` hooks, Chapter 8's exercises). ``D`` and the
     optimizers replace the config's (the benchmarks' ablations).
     """
     c = config

@@ -1,4 +1,4 @@
-"""``TextToImage``: a trained text encoder + generator, saved and loaded — Chapter 6.
+"""``TextToImage``: a trained text encoder + generator, saved and loaded — Chapter 7.
 
 Every text-to-image model the package ships answers the same three calls
 (``dalle_edu.MODELS`` lists them)::

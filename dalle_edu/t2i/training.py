@@ -1,4 +1,4 @@
-"""Training a text-to-image GAN end to end, resumable — Chapter 6 and ``dalle-edu train``."""
+"""Training a text-to-image GAN end to end, resumable — Chapter 7 and ``dalle-edu train``."""
 
 from __future__ import annotations
 
