@@ -18,7 +18,7 @@ import keras
 from . import images
 from .checkpoint import latest_checkpoint, save_checkpoint
 
-__all__ = ["SampleGrid", "make_gif", "Checkpoint", "NaNGuard", "EpochTimer", "standard_callbacks"]
+__all__ = ["SampleGrid", "Snapshots", "make_gif", "Checkpoint", "NaNGuard", "EpochTimer", "standard_callbacks"]
 
 
 # --- sample grids ---------------------------------------------------------------------
@@ -35,6 +35,35 @@ def _in_notebook():
 def make_gif(frames, path, fps=4, scale=2):
     """Frames (uint8 grids) -> an animated GIF at ``path`` (Pillow); returns the path."""
     return images.save_gif(frames, path, fps=fps, scale=scale)
+
+
+class Snapshots(keras.callbacks.Callback):
+    """Before training and after every epoch: the step, G's samples, D(x) on ``probe``.
+
+    The samples come from the same noise (``seed``) every time, so snapshots compare;
+    ``probe`` is an optional (m, dim) array of points where D's probability
+    sigma(logit) is kept. Toy data (Chapters 2 and 3): make one "epoch" the number of
+    steps between snapshots (``fit(..., steps_per_epoch=every)``).
+    """
+
+    def __init__(self, n=2000, probe=None, seed=1):
+        super().__init__()
+        self.n, self.probe, self.seed = n, probe, seed
+        self.steps, self.samples, self.d_probs = [], [], []
+
+    def _snap(self):
+        self.steps.append(int(self.model.step.numpy()))
+        self.samples.append(self.model.generate(self.n, seed=self.seed))  # (n, dim)
+        if self.probe is not None:
+            logits = self.model.discriminator(self.probe, training=False)  # (m, 1)
+            probs = keras.ops.sigmoid(logits)
+            self.d_probs.append(keras.ops.convert_to_numpy(probs)[:, 0])
+
+    def on_train_begin(self, logs=None):
+        self._snap()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._snap()
 
 
 class SampleGrid(keras.callbacks.Callback):

@@ -14,7 +14,7 @@ import numpy as np
 # to_uint8 is re-exported too: notebooks 3, 4 and 6 call viz.to_uint8 and viz.tile
 from dalle_edu.images import PAGE_INCHES, _as_nhwc, tile, to_uint8  # noqa: F401
 
-__all__ = ["image_grid", "plot_history", "show_rows", "table"]
+__all__ = ["image_grid", "plot_history", "show_rows", "ring_row", "table"]
 
 
 def image_grid(images, nrow=None, titles=None, ax=None, figsize=None):
@@ -124,6 +124,31 @@ def show_rows(panels, prompts=None, n=6, seed=0, judge=None, labels=None, scale=
     if not show:
         return fig
     _display(fig)
+
+
+def ring_row(snaps, axes, mixture, label, lim=3.0):
+    """A row of 2-D scatters of toy samples at evenly spaced snapshots — Chapters 2, 3.
+
+    ``snaps`` has ``steps`` and ``samples`` (``callbacks.Snapshots``); one snapshot per
+    axis in ``axes``, from the first to the last. Red crosses mark the mixture's centres;
+    each title gives the step, ``on_mode`` and the modes covered, counted and by index
+    (``toy.collapse_report``), so a mode that is lost or found shows. Axes span
+    [-lim, lim].
+    """
+    from dalle_edu.data import toy
+
+    idx = np.linspace(0, len(snaps.steps) - 1, len(axes)).round().astype(int)
+    for ax, i in zip(axes, idx):
+        s = np.asarray(snaps.samples[i])
+        r = toy.collapse_report(s, mixture)
+        ax.scatter(s[:, 0], s[:, 1], s=1, alpha=0.4)
+        ax.scatter(mixture.modes[:, 0], mixture.modes[:, 1], marker="x",
+                   color="tab:red", s=20)
+        ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal", xticks=[], yticks=[])
+        covered = (f"{r.modes} mode{'s' if r.modes > 1 else ''}: "
+                   + "".join(map(str, r.occupied))) if r.modes else "no mode"
+        ax.set_title(f"{label}, step {snaps.steps[i]}\non_mode {r.on_mode:.2f}\n{covered}",
+                     fontsize=8)
 
 
 def table(rows, index=None, digits=3, shares=None):

@@ -182,3 +182,23 @@ def test_extra_state_is_checkpointed_and_its_absence_does_not_fit(tmp_path):
     assert resume(other, path) == 8 and int(other.extra_state[0].numpy()) == 7
     with pytest.raises(ValueError, match="the state has 2 variables in the checkpoint but 3 in the model"):
         resume(other, tmp_path / "plain")
+
+
+def test_snapshots_keep_samples_from_the_same_noise_and_d_on_the_probe():
+    from dalle_edu.callbacks import Snapshots
+    from dalle_edu.models import mlp_discriminator, mlp_generator
+
+    device.set_seed(0)
+    gan = GAN(mlp_generator(2, 2, hidden=(8,)), mlp_discriminator(2, hidden=(8,)), 2, seed=0)
+    gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
+    x = np.random.default_rng(0).normal(size=(64, 2)).astype("float32")
+    probe = np.zeros((5, 2), "float32")
+    snaps = Snapshots(n=7, probe=probe)
+    gan.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=2, steps_per_epoch=3,
+            callbacks=[snaps], verbose=0)
+    assert snaps.steps == [0, 3, 6]  # before training, then after each epoch
+    assert [np.shape(s) for s in snaps.samples] == [(7, 2)] * 3
+    np.testing.assert_allclose(snaps.samples[-1], gan.generate(7, seed=1))  # same noise
+    assert not np.allclose(snaps.samples[0], snaps.samples[-1])  # and G moved
+    assert [p.shape for p in snaps.d_probs] == [(5,)] * 3
+    assert all(((p > 0) & (p < 1)).all() for p in snaps.d_probs)  # probabilities

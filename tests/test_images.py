@@ -101,3 +101,29 @@ def test_show_rows_can_label_rows_without_judging_them():
     fig = viz.show_rows({"": renders}, n=2, labels=["noise 0", "noise 1"], judge=False,
                         show=False)
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["noise 0", "noise 1"]
+
+
+def test_ring_row_titles_each_snapshot_with_its_collapse_report():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from types import SimpleNamespace
+
+    from dalle_edu.data import toy
+
+    ring = toy.ring()
+    x = ring.sample(400, seed=0)  # (400, 2), all 8 modes
+    nearest = np.argmin(((x[:, None] - ring.modes[None]) ** 2).sum(-1), axis=1)
+    snaps = SimpleNamespace(steps=[0, 50, 100, 150],
+                            samples=[np.full((40, 2), 9.0), x[nearest < 2], x, x[:5]])
+    fig, axes = plt.subplots(1, 3)  # 3 axes, 4 snapshots: the first, a middle, the last
+    viz.ring_row(snaps, axes, ring, "run")
+    titles = [ax.get_title() for ax in axes]
+    on_mode = [toy.collapse_report(snaps.samples[i], ring).on_mode for i in (2, 3)]
+    few = toy.collapse_report(x[:5], ring).occupied
+    assert titles == ["run, step 0\non_mode 0.00\nno mode",
+                      f"run, step 100\non_mode {on_mode[0]:.2f}\n8 modes: 01234567",
+                      f"run, step 150\non_mode {on_mode[1]:.2f}\n{len(few)} mode"
+                      + ("s" if len(few) > 1 else "") + ": " + "".join(map(str, few))]
+    assert len(axes[1].collections[0].get_offsets()) == 400  # every sample drawn
+    plt.close(fig)
