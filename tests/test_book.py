@@ -342,15 +342,6 @@ def test_every_page_reads_right_in_a_browser_at_1280px(built_book, tmp_path):
     )
     problems = [line.strip() for line in result.stdout.splitlines() if line.startswith("      ")
                 and not line.lstrip().startswith("warn")]
-    known = {k: [p for p in problems if k[0] in p and k[1] in p] for k in KNOWN_WIDE}
-    new = [p for p in problems if not any(p in hits for hits in known.values())]
-    gone = [k for k, hits in known.items() if not hits]
-    assert not new, "\n".join(new)
-    assert not gone, f"fixed, so remove from KNOWN_WIDE: {gone}"
-    assert problems or result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    assert not problems, "\n".join(problems)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
 
-
-# Pictures the stored outputs still draw wider than the column, to be redrawn by their
-# chapters' next cpu run (viz.show_rows now fits the column; Chapter 13's two figures need
-# dpi=80): page, and how the code cell starts.
-KNOWN_WIDE: set[tuple[str, str]] = set()
