@@ -8,10 +8,10 @@ import keras
 import tensorflow as tf
 
 from dalle_edu import device
-from dalle_edu.callbacks import Checkpoint, NaNGuard, SampleGrid, standard_callbacks
+from dalle_edu.callbacks import Checkpoint, NaNGuard, SampleGrid, Snapshots, standard_callbacks
 from dalle_edu.checkpoint import latest_checkpoint, resume, save_checkpoint
 from dalle_edu.gan import GAN
-from dalle_edu.models import dcgan_discriminator, dcgan_generator
+from dalle_edu.models import dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator
 
 LATENT = 8
 
@@ -185,9 +185,6 @@ def test_extra_state_is_checkpointed_and_its_absence_does_not_fit(tmp_path):
 
 
 def test_snapshots_keep_samples_from_the_same_noise_and_d_on_the_probe():
-    from dalle_edu.callbacks import Snapshots
-    from dalle_edu.models import mlp_discriminator, mlp_generator
-
     device.set_seed(0)
     gan = GAN(mlp_generator(2, 2, hidden=(8,)), mlp_discriminator(2, hidden=(8,)), 2, seed=0)
     gan.compile(keras.optimizers.Adam(1e-3), keras.optimizers.Adam(1e-3))
