@@ -182,6 +182,31 @@ def table(rows, index=None, digits=3, shares=None):
     return frame.set_index(index) if index is not None else frame
 
 
+def rerank_table(curves, n):
+    """Reranking curves -> one table: is keeping the best of k better than k = 1?
+
+    ``curves`` maps a model's name to its ``measures.rerank_curve`` rows (``n`` prompts a
+    split). Per model and k: the share of kept images the geometry check reads right on
+    each split with its 95 % interval; beside it, whether it differs from k = 1 beyond
+    the noise or is a tie (``metrics.tie``); and the milliseconds per kept image.
+    """
+    from dalle_edu import metrics
+
+    def against_k1(curve, row, split):
+        if row is curve[0]:
+            return None
+        a, b = curve[0][f"geometry_{split}"], row[f"geometry_{split}"]
+        return "a tie" if metrics.tie((a, n), (b, n)) else "beyond the noise"
+
+    rows = [{"model": name, "k": r["k"],
+             "test": r["geometry_test"], "test vs k = 1": against_k1(curve, r, "test"),
+             "held-out": r["geometry_compositional"],
+             "held-out vs k = 1": against_k1(curve, r, "compositional"),
+             "ms per kept image": r["ms_per_image_test"]}
+            for name, curve in curves.items() for r in curve]
+    return table(rows, index=["model", "k"], digits=1, shares={"test": n, "held-out": n})
+
+
 def _display(fig):
     """Show a figure once, as a stored image output, and close it."""
     import matplotlib.pyplot as plt

@@ -93,6 +93,22 @@ def test_table_is_a_dataframe_with_three_decimals():
     assert with_interval.loc["gan"].tolist() == ["0.976 [0.965, 0.984]", "0.526"]
 
 
+def test_rerank_table_says_which_k_differs_from_k1_beyond_the_noise():
+    from dalle_edu import metrics, viz
+
+    def row(k, test, held):
+        return {"k": k, "geometry_test": test, "geometry_compositional": held,
+                "ms_per_image_test": 2.0 * k}
+
+    curves = {"dalle": [row(1, 0.905, 0.905), row(4, 0.990, 0.915), row(16, 0.900, 1.0)]}
+    frame = viz.rerank_table(curves, n=200)
+    assert frame.index.tolist() == [("dalle", "1"), ("dalle", "4"), ("dalle", "16")]
+    assert frame["test vs k = 1"].tolist() == ["–", "beyond the noise", "a tie"]
+    assert frame["held-out vs k = 1"].tolist() == ["–", "a tie", "beyond the noise"]
+    assert frame.loc[("dalle", "4"), "test"] == metrics.share_text(0.990, 200, with_n=False)
+    assert frame["ms per kept image"].tolist() == ["2.0", "8.0", "32.0"]
+
+
 def test_show_rows_can_label_rows_without_judging_them():
     from dalle_edu import viz
     from dalle_edu.data import shapes
