@@ -22,7 +22,7 @@ OUT = Path(__file__).resolve().parents[1] / "dalle_edu" / "weights" / "clip" / "
 
 
 def judge(clip, n=1_000, seed=5) -> dict:
-    row = {}
+    row = {"n": n}  # renders a split
     for split in ("test", "compositional"):
         images, captions, attrs = shapes.sample(n, split, seed=seed, partial=0.0)
         groups = [tuple(sorted(text.parse(c).items())) for c in captions]
